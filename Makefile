@@ -1,0 +1,44 @@
+# dattt-nb — two commands do all set-up on a fresh clone:
+#   make tutorial   execute the notebook series with papermill into runs/<profile>/ (PROFILE=tiny by default)
+#   make test       unit tests, then nbval over every notebook at the `ci` profile
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PROFILE ?= tiny
+STAMP := $(VENV)/.dattt-installed
+TEST_ENV := DATTT_PROFILE=ci TQDM_DISABLE=1 HF_HUB_OFFLINE=1 MPLBACKEND=Agg PYTHONHASHSEED=0
+
+.PHONY: venv data tutorial test unit nbval bench strip clean-runs
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+data: venv  ## build the built-in synthetic benchmark for PROFILE (cached)
+	$(BIN)/dattt-nb prepare --profile $(PROFILE)
+
+tutorial: venv  ## run the whole series with papermill into runs/$(PROFILE)/
+	$(BIN)/dattt-nb prepare --profile $(PROFILE)
+	$(BIN)/dattt-nb run --profile $(PROFILE)
+
+test: unit nbval
+
+unit: venv
+	$(TEST_ENV) $(BIN)/python -m pytest tests -q -p no:cacheprovider
+
+nbval: venv
+	$(TEST_ENV) $(BIN)/python -m pytest notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout 600 -p no:cacheprovider -q
+
+bench: venv
+	$(BIN)/python benchmarks/bench_ttt.py
+
+strip: venv  ## clear outputs of committed notebooks
+	$(BIN)/nbstripout notebooks/*.ipynb
+
+clean-runs:
+	rm -rf runs/

@@ -1,0 +1,179 @@
+"""Named profiles: one complete, documented set of parameters per scale (ci / tiny / paper).
+
+Every notebook names a profile in its ``parameters`` cell and lets :func:`resolve` turn it into
+:class:`Settings`; individual overrides win over the profile, ``None`` means "keep the profile's value".
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PROFILE = "tiny"
+PROFILE_ENV = "DATTT_PROFILE"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All knobs of the series. Field comments are the documentation (``describe`` prints them)."""
+
+    profile: str = "tiny"  # name of the profile these settings came from
+    seed: int = 0  # global seed (data generation, training, TTT)
+    device: str = "auto"  # "auto" picks cuda when available, else cpu
+
+    # --- data (dattt_nb.data) ---
+    dataset: str = "synthetic"  # "synthetic" (built-in) or "real" (DAVIS-layout roots under data/)
+    image_size: int = 64  # square network input side in pixels (paper: 512)
+    frames_per_video: int = 8  # frames of a synthetic clip (the long-video split uses long_video_frames)
+    long_video_frames: int = 24  # frames of a synthetic "Long-Videos" clip
+    n_train_videos: int = 160  # synthetic training clips (plays YouTube-VOS)
+    n_val_videos: int = 12  # synthetic validation clips (hyper-parameter choices only)
+    n_test_videos: int = 8  # synthetic clips per test split
+    flow_method: str = "dis"  # optical flow: dis | farneback | raft_small | raft_large | gt
+    depth_source: str = "gt"  # depth pseudo-labels: gt | precomputed | transformers
+    depth_model: str = "Intel/dpt-hybrid-midas"  # transformers depth-estimation model (depth_source="transformers")
+
+    # --- model (dattt_nb.models), paper §4.1 ---
+    backbone: str = "mit_b0"  # mit_b0 | mit_b1 | swin_tiny | resnet18 | resnet50 (paper: mit_b1)
+    pretrained: bool = False  # ImageNet weights when available locally/in timm's cache
+    decoder_dim: int = 64  # SegFormer all-MLP decoder width (paper: 256)
+    modulation: str = "alpha+beta"  # none | head | alpha | beta | alpha+beta (Table 1)
+    drop_path_rate: float = 0.1  # stochastic depth in the encoders (MiT default)
+
+    # --- stage 1: training-time training (dattt_nb.train), eq. 2 ---
+    train_steps: int = 1200  # optimiser steps (paper: 10 epochs of YouTube-VOS)
+    batch_size: int = 16  # frames per batch (paper: 8)
+    lr: float = 6e-4  # AdamW learning rate (paper: 6e-5)
+    weight_decay: float = 0.01  # AdamW weight decay
+    lambda_depth: float = 0.1  # λ, weight of the depth loss (paper §5.2)
+    val_every: int = 300  # steps between validation J evaluations
+    grad_clip: float = 1.0  # gradient-norm clip
+
+    # --- stage 2: test-time training (dattt_nb.ttt), eq. 4 ---
+    ttt_strategy: str = "loop"  # naive (TTT-N) | momentum (TTT-MWI) | loop (TTT-LTV)
+    ttt_objective: str = "depth"  # depth (DATTT) | tent | bn | rotation | mae
+    ttt_epochs: int = 4  # steps per frame (N, MWI) or passes over the video (LTV) (paper: 10)
+    ttt_lr: float = 1e-5  # Adam learning rate (paper: 1e-5)
+    ttt_pairs: int = 8  # view pairs per TTT step (paper: 8)
+    ttt_scale: tuple = (1.05, 1.5)  # resize range of the shared geometric augmentation
+    ttt_frame_gap: int = 1  # >1: interleaved groups of frames (official release: 10 on DAVIS/STV2)
+
+    # --- bookkeeping ---
+    num_workers: int = 0  # DataLoader workers
+    extra: dict = field(default_factory=dict)  # free-form, recorded in the manifest
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+_COMMON: dict[str, Any] = {}
+
+PROFILES: dict[str, dict[str, Any]] = {
+    # The smallest setting that still runs every code path (nbval in CI).
+    "ci": dict(
+        image_size=32, frames_per_video=4, long_video_frames=6, n_train_videos=12, n_val_videos=2,
+        n_test_videos=2, decoder_dim=32, train_steps=30, batch_size=4, val_every=15,
+        ttt_epochs=1, ttt_pairs=2, lr=6e-4,
+    ),
+    # Shows the paper's effects on a 2-core CPU in about half an hour for the whole series.
+    "tiny": dict(),
+    # The paper's settings (§5.2): meant for a GPU with the real datasets.
+    "paper": dict(
+        dataset="real", image_size=512, backbone="mit_b1", pretrained=True, decoder_dim=256,
+        flow_method="raft_large", depth_source="precomputed", train_steps=10 * 3471 * 4 // 8,
+        batch_size=8, lr=6e-5, val_every=2000, ttt_epochs=10, ttt_lr=1e-5, ttt_pairs=8, num_workers=4,
+    ),
+}
+
+PROFILE_DOCS = {
+    "ci": "smallest setting that runs every code path (tests; ~seconds per notebook)",
+    "tiny": "2-core CPU: synthetic benchmark at 64 px, whole series in about half an hour",
+    "paper": "the paper's settings (512 px, MiT-b1, batch 8, lr 6e-5, TTT 10 epochs at 1e-5); GPU + real data",
+}
+
+
+def default_profile() -> str:
+    """The profile named by ``DATTT_PROFILE``, else ``tiny``."""
+    return os.environ.get(PROFILE_ENV, DEFAULT_PROFILE) or DEFAULT_PROFILE
+
+
+def resolve(profile: str | None = None, **overrides: Any) -> Settings:
+    """Profile name (or ``DATTT_PROFILE``, or ``tiny``) + overrides → :class:`Settings`.
+
+    Overrides whose value is ``None`` are ignored, so notebook parameters can default to ``None``.
+    Unknown names raise a ``KeyError`` that lists the valid ones.
+    """
+    name = profile or default_profile()
+    if name not in PROFILES:
+        raise KeyError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}")
+    valid = {f.name for f in fields(Settings)}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    unknown = sorted(set(given) - valid)
+    if unknown:
+        raise KeyError(f"unknown setting(s) {unknown}; valid settings: {sorted(valid)}")
+    values = {**_COMMON, **PROFILES[name], **given, "profile": name}
+    if isinstance(values.get("ttt_scale"), list):
+        values["ttt_scale"] = tuple(values["ttt_scale"])
+    return Settings(**values)
+
+
+def describe(settings: Settings):
+    """Settings as a table (name, value, documentation) for notebooks to display."""
+    import pandas as pd
+
+    docs = _field_docs()
+    rows = [(k, v, docs.get(k, "")) for k, v in settings.to_dict().items()]
+    return pd.DataFrame(rows, columns=["setting", "value", "meaning"]).set_index("setting")
+
+
+def _field_docs() -> dict[str, str]:
+    """Parse the trailing comments of Settings' fields (single source of documentation)."""
+    import inspect
+
+    docs = {}
+    for line in inspect.getsource(Settings).splitlines():
+        line = line.strip()
+        if ":" in line and "#" in line and not line.startswith(("#", '"')):
+            name = line.split(":", 1)[0].strip()
+            docs[name] = line.split("#", 1)[1].strip()
+    return docs
+
+
+# --- where things live -------------------------------------------------------------------------
+
+def project_root() -> Path:
+    """The checkout that holds ``notebooks/`` (editable install), else the current directory."""
+    here = Path(__file__).resolve().parents[1]
+    if (here / "notebooks").is_dir() or (here / "pyproject.toml").is_file():
+        return here
+    return Path.cwd()
+
+
+def data_root() -> Path:
+    """``$DATTT_DATA`` or ``<project>/data``: generated and downloaded datasets."""
+    return Path(os.environ.get("DATTT_DATA", project_root() / "data"))
+
+
+def runs_root() -> Path:
+    """``$DATTT_RUNS`` or ``<project>/runs``: executed notebooks, checkpoints, results."""
+    return Path(os.environ.get("DATTT_RUNS", project_root() / "runs"))
+
+
+def run_dir(settings: Settings | str) -> Path:
+    """``runs/<profile>/``, created on demand."""
+    name = settings if isinstance(settings, str) else settings.profile
+    path = runs_root() / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def pick_device(settings: Settings | None = None):
+    """``torch.device`` for ``settings.device`` ("auto" → cuda if available, else cpu)."""
+    import torch
+
+    want = settings.device if settings is not None else "auto"
+    if want == "auto":
+        want = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(want)

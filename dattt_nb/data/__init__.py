@@ -1,0 +1,1 @@
+"""Datasets: the built-in synthetic benchmark, real ZSVOS datasets, optical flow and depth pseudo-labels."""

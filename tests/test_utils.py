@@ -1,0 +1,30 @@
+"""Atomic writes never leave a half-written file; seeding makes torch repeatable."""
+import json
+
+import pytest
+import torch
+
+from dattt_nb.utils import atomic_path, atomic_torch_save, atomic_write_json, seed_everything
+
+
+def test_atomic_write_keeps_the_old_file_when_interrupted(tmp_path):
+    target = tmp_path / "result.json"
+    atomic_write_json(target, {"J": 0.5})
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("{half")
+            raise RuntimeError("killed")
+    assert json.loads(target.read_text()) == {"J": 0.5}
+    assert [p.name for p in tmp_path.iterdir()] == ["result.json"], "temporary file left behind"
+
+
+def test_atomic_torch_save_round_trips_with_weights_only(tmp_path):
+    atomic_torch_save({"w": torch.ones(2)}, tmp_path / "c.pt")
+    assert torch.equal(torch.load(tmp_path / "c.pt", weights_only=True)["w"], torch.ones(2))
+
+
+def test_seed_everything_repeats():
+    seed_everything(3)
+    a = torch.rand(3)
+    seed_everything(3)
+    assert torch.equal(a, torch.rand(3))
