@@ -1,0 +1,380 @@
+"""DAVIS region similarity J and boundary accuracy F (paper §5.1), as the official DAVIS evaluation defines them.
+
+Re-implements ``db_eval_iou``, ``db_eval_boundary`` / ``f_measure`` / ``_seg2bmap`` (davis2017/metrics.py) and
+``db_statistics`` (davis2017/utils.py) of github.com/davisvideochallenge/davis2017-evaluation, which the DATTT
+release uses with ``bound_th=0.008``. The paper's eq. 6 describes F as a region F-measure; the published numbers
+are this boundary F. Values are fractions in [0, 1] (the paper prints ×100).
+
+NumPy functions take boolean ``(H, W)`` or ``(T, H, W)`` arrays; the ``*_torch`` twins take boolean ``(B, H, W)``
+tensors and stay on the tensors' device (for use inside TTT loops). Both share the same formulas below.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+DEFAULT_BOUND_TH = 0.008  # boundary tolerance, fraction of the image diagonal (DAVIS default)
+
+
+# --- shared formulas (NumPy arrays or torch tensors) ---------------------------------------------------------
+
+def _ratio_or_one(num, den):
+    """``num / den``, and 1 where ``den == 0`` (then ``num == 0`` too): the DAVIS empty-set convention."""
+    empty = den == 0
+    return (num + empty) / (den + empty)
+
+
+def _harmonic_mean(precision, recall):
+    """F = 2PR / (P + R), and 0 where P + R == 0 (as in ``f_measure``)."""
+    total = precision + recall
+    return 2 * precision * recall / (total + (total == 0))
+
+
+def _boundary_map(seg, zeros_like: Callable):
+    """Boundary pixels of ``seg`` (..., H, W), the rule of ``_seg2bmap`` for NumPy or torch.
+
+    A pixel is on the boundary when it differs from its right, lower or lower-right neighbour; the last row only
+    compares to the right, the last column only downwards, and the bottom-right pixel is never a boundary.
+    """
+    right, below, below_right = zeros_like(seg), zeros_like(seg), zeros_like(seg)
+    right[..., :, :-1] = seg[..., :, 1:]
+    below[..., :-1, :] = seg[..., 1:, :]
+    below_right[..., :-1, :-1] = seg[..., 1:, 1:]
+    bmap = (seg ^ right) | (seg ^ below) | (seg ^ below_right)
+    bmap[..., -1, :] = seg[..., -1, :] ^ right[..., -1, :]
+    bmap[..., :, -1] = seg[..., :, -1] ^ below[..., :, -1]
+    bmap[..., -1, -1] = False
+    return bmap
+
+
+def _f_from_boundaries(fg_b, gt_b, fg_dil, gt_dil):
+    """Boundary F from the two boundary maps and their dilations (``f_measure``).
+
+    Precision = predicted boundary pixels within tolerance of the ground-truth boundary, recall the reverse.
+    An empty boundary gives precision (or recall) 1, which reproduces the official branches: both empty → F = 1,
+    exactly one empty → F = 0.
+    """
+    n_fg, n_gt = fg_b.sum(axis=(-2, -1)), gt_b.sum(axis=(-2, -1))
+    precision = _ratio_or_one((fg_b & gt_dil).sum(axis=(-2, -1)), n_fg)
+    recall = _ratio_or_one((gt_b & fg_dil).sum(axis=(-2, -1)), n_gt)
+    return _harmonic_mean(precision, recall)
+
+
+def bound_pixels(shape: tuple[int, int], bound_th: float = DEFAULT_BOUND_TH) -> int:
+    """Tolerance radius in pixels: ``ceil(bound_th * diagonal)`` when ``bound_th < 1``, else ``bound_th`` itself."""
+    if bound_th <= 0:
+        raise ValueError(f"bound_th must be > 0 (a fraction of the diagonal < 1, or pixels >= 1), got {bound_th}")
+    if bound_th >= 1:
+        if bound_th != int(bound_th):
+            raise ValueError(f"bound_th >= 1 is a radius in whole pixels, got {bound_th}")
+        return int(bound_th)
+    height, width = shape[-2:]
+    return int(math.ceil(bound_th * math.hypot(height, width)))
+
+
+def _disk(radius: int) -> np.ndarray:
+    """The DAVIS structuring element: ``skimage.morphology.disk(radius)`` as uint8."""
+    from skimage.morphology import disk
+
+    return disk(radius).astype(np.uint8)
+
+
+# --- NumPy API -----------------------------------------------------------------------------------------------
+
+def _check_masks(gt, pred) -> tuple[np.ndarray, np.ndarray]:
+    """Both boolean NumPy arrays of the same (H, W) or (T, H, W) shape, else a clear error."""
+    for name, arr in (("gt", gt), ("pred", pred)):
+        if not isinstance(arr, np.ndarray):
+            hint = " (use jaccard_torch / boundary_f_torch for tensors)" if hasattr(arr, "detach") else ""
+            raise TypeError(f"{name} must be a boolean numpy array, got {type(arr).__name__}{hint}")
+        if arr.dtype != bool:
+            raise TypeError(f"{name} must have dtype bool, got {arr.dtype} (convert with `{name} > 0`)")
+        if arr.ndim not in (2, 3):
+            raise ValueError(f"{name} must be (H, W) or (T, H, W), got shape {arr.shape}")
+    if gt.shape != pred.shape:
+        raise ValueError(f"gt and pred shapes differ: {gt.shape} vs {pred.shape}")
+    return gt, pred
+
+
+def _as_result(values: np.ndarray):
+    """A Python float for a single frame, a float64 array for a stack."""
+    return float(values) if values.ndim == 0 else values.astype(np.float64)
+
+
+def jaccard(gt: np.ndarray, pred: np.ndarray):
+    """Region similarity J = |gt ∩ pred| / |gt ∪ pred| (``db_eval_iou``); both masks empty → 1.
+
+    (H, W) → float, (T, H, W) → (T,) array.
+    """
+    gt, pred = _check_masks(gt, pred)
+    inter = (gt & pred).sum(axis=(-2, -1))
+    union = (gt | pred).sum(axis=(-2, -1))
+    return _as_result(_ratio_or_one(inter, union))
+
+
+def seg2bmap(seg: np.ndarray) -> np.ndarray:
+    """One-pixel-wide boundary map of a mask (``_seg2bmap`` of the DAVIS code, without its resizing option).
+
+    Boundaries sit half a pixel towards the origin from the true segment edge. Accepts (H, W) or (T, H, W).
+    """
+    seg = np.asarray(seg)
+    if seg.ndim not in (2, 3):
+        raise ValueError(f"seg must be (H, W) or (T, H, W), got shape {seg.shape}")
+    return _boundary_map(seg.astype(bool), np.zeros_like)
+
+
+def _dilate(bmap: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Binary dilation of each (H, W) map with the disk ``kernel`` (cv2.dilate, as the DAVIS code)."""
+    import cv2
+
+    flat = bmap.reshape(-1, *bmap.shape[-2:]).astype(np.uint8)
+    out = np.stack([cv2.dilate(frame, kernel) for frame in flat]) > 0
+    return out.reshape(bmap.shape)
+
+
+def boundary_f(gt: np.ndarray, pred: np.ndarray, bound_th: float = DEFAULT_BOUND_TH):
+    """Boundary accuracy F (``db_eval_boundary``): F-measure of boundary pixels matched within a disk tolerance.
+
+    ``bound_th`` < 1 is a fraction of the image diagonal (0.008 in DAVIS), ≥ 1 a radius in pixels.
+    (H, W) → float, (T, H, W) → (T,) array.
+    """
+    gt, pred = _check_masks(gt, pred)
+    kernel = _disk(bound_pixels(gt.shape, bound_th))
+    fg_b, gt_b = seg2bmap(pred), seg2bmap(gt)
+    f = _f_from_boundaries(fg_b, gt_b, _dilate(fg_b, kernel), _dilate(gt_b, kernel))
+    return _as_result(np.asarray(f))
+
+
+def db_statistics(per_frame) -> dict[str, float]:
+    """Mean, recall (fraction of frames > 0.5) and decay of per-frame J or F (``db_statistics``, DAVIS).
+
+    Decay = mean of the first quarter minus mean of the last quarter; the four bins are the official ones
+    (bounds ``round(linspace(1, T, 5)) - 1``, each bin including its right bound). NaNs are ignored.
+    Unlike the official code the bin bounds are not cast to uint8, so videos longer than 255 frames work.
+    """
+    values = np.asarray(per_frame, dtype=np.float64).reshape(-1)
+    if values.size == 0:
+        raise ValueError("db_statistics needs at least one per-frame value")
+    bounds = (np.round(np.linspace(1, values.size, 5) + 1e-10) - 1).astype(int)
+    bins = [values[bounds[i]:bounds[i + 1] + 1] for i in range(4)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+        return dict(
+            mean=float(np.nanmean(values)),
+            recall=float(np.nanmean(values > 0.5)),
+            decay=float(np.nanmean(bins[0]) - np.nanmean(bins[3])),
+        )
+
+
+video_summary = db_statistics  # the name used in the package's interface contract
+
+
+def _to_numpy_bool(x, name: str) -> np.ndarray:
+    """Tensor or array → NumPy bool array (for ``evaluate_video``, which accepts ``Video.masks`` directly)."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    x = np.asarray(x)
+    if x.dtype != bool:
+        raise TypeError(f"{name} must be boolean, got dtype {x.dtype} (convert with `{name} > 0`)")
+    return x
+
+
+def evaluate_video(gt, pred, annotated=None, bound_th: float = DEFAULT_BOUND_TH) -> dict[str, Any]:
+    """J and F of one video (T, H, W), per frame and summarised with :func:`db_statistics` (paper §5.1).
+
+    ``annotated`` (T,) bool selects the frames that have ground truth (FBMS is sparse); None = all frames.
+    Returns ``J``, ``F``, ``JF`` (means), ``J_recall``, ``J_decay``, ``F_recall``, ``F_decay``, the per-frame
+    arrays ``J_frames`` / ``F_frames`` over the evaluated frames and their indices ``frames``.
+    Accepts NumPy arrays or torch tensors (e.g. ``Video.masks``).
+    """
+    gt, pred = _to_numpy_bool(gt, "gt"), _to_numpy_bool(pred, "pred")
+    if gt.ndim != 3:
+        raise ValueError(f"evaluate_video expects (T, H, W) masks, got gt shape {gt.shape}")
+    if pred.shape != gt.shape:
+        raise ValueError(f"gt and pred shapes differ: {gt.shape} vs {pred.shape}")
+    frames = np.arange(gt.shape[0])
+    if annotated is not None:
+        annotated = _to_numpy_bool(annotated, "annotated").reshape(-1)
+        if annotated.shape[0] != gt.shape[0]:
+            raise ValueError(f"annotated has {annotated.shape[0]} entries for {gt.shape[0]} frames")
+        frames = frames[annotated]
+        if frames.size == 0:
+            raise ValueError("annotated selects no frame: nothing to evaluate")
+    j_frames = np.atleast_1d(jaccard(gt[frames], pred[frames]))
+    f_frames = np.atleast_1d(boundary_f(gt[frames], pred[frames], bound_th))
+    j_stats, f_stats = db_statistics(j_frames), db_statistics(f_frames)
+    return dict(
+        J=j_stats["mean"], F=f_stats["mean"], JF=(j_stats["mean"] + f_stats["mean"]) / 2,
+        J_recall=j_stats["recall"], J_decay=j_stats["decay"],
+        F_recall=f_stats["recall"], F_decay=f_stats["decay"],
+        J_frames=j_frames, F_frames=f_frames, frames=frames,
+    )
+
+
+# --- torch API (batched, on device) --------------------------------------------------------------------------
+
+def _check_tensors(gt, pred):
+    import torch
+
+    for name, t in (("gt", gt), ("pred", pred)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__} (use jaccard / boundary_f "
+                            f"for numpy arrays)")
+        if t.dtype != torch.bool:
+            raise TypeError(f"{name} must have dtype torch.bool, got {t.dtype} (convert with `{name} > 0`)")
+        if t.ndim not in (2, 3):
+            raise ValueError(f"{name} must be (B, H, W) or (H, W), got shape {tuple(t.shape)}")
+    if gt.shape != pred.shape:
+        raise ValueError(f"gt and pred shapes differ: {tuple(gt.shape)} vs {tuple(pred.shape)}")
+    if gt.device != pred.device:
+        raise ValueError(f"gt and pred are on different devices: {gt.device} vs {pred.device}")
+    return gt, pred
+
+
+def jaccard_torch(gt, pred):
+    """Batched :func:`jaccard` on bool tensors (B, H, W) → (B,) float tensor on the same device."""
+    gt, pred = _check_tensors(gt, pred)
+    inter = (gt & pred).sum(dim=(-2, -1))
+    union = (gt | pred).sum(dim=(-2, -1))
+    return _ratio_or_one(inter, union).float()
+
+
+def seg2bmap_torch(seg):
+    """:func:`seg2bmap` on a bool tensor (..., H, W), computed with tensor shifts on its device."""
+    import torch
+
+    return _boundary_map(seg.bool(), torch.zeros_like)
+
+
+def _dilate_torch(bmap, radius: int):
+    """Binary dilation of (B, H, W) maps with the DAVIS disk, on the maps' device.
+
+    The disk is a stack of centred horizontal runs: dilate each row with a 1-D max-pool of that run's width, shift
+    it by the run's row offset and OR the results (exact, and far faster on CPU than a 2-D convolution).
+    """
+    import torch.nn.functional as F
+
+    batch, height, width = bmap.shape
+    rows = bmap.reshape(batch * height, 1, width).float()
+    run_lengths = _disk(radius).sum(axis=1)  # odd widths 2w+1, row dy = -radius..radius
+    pooled, out = {}, bmap.new_zeros(bmap.shape)
+    for dy, length in zip(range(-radius, radius + 1), run_lengths.tolist()):
+        if length not in pooled:
+            pooled[length] = F.max_pool1d(rows, length, stride=1, padding=length // 2).reshape(bmap.shape) > 0.5
+        run = pooled[length]
+        if dy >= 0:  # out[y] |= run[y + dy]
+            out[:, :height - dy] |= run[:, dy:]
+        else:
+            out[:, -dy:] |= run[:, :height + dy]
+    return out
+
+
+def boundary_f_torch(gt, pred, bound_th: float = DEFAULT_BOUND_TH):
+    """Batched :func:`boundary_f` on bool tensors (B, H, W) → (B,) float tensor, same numbers as NumPy."""
+    gt, pred = _check_tensors(gt, pred)
+    squeeze = gt.ndim == 2
+    if squeeze:
+        gt, pred = gt[None], pred[None]
+    radius = bound_pixels(tuple(gt.shape), bound_th)
+    fg_b, gt_b = seg2bmap_torch(pred), seg2bmap_torch(gt)
+    f = _f_from_boundaries(fg_b, gt_b, _dilate_torch(fg_b, radius), _dilate_torch(gt_b, radius)).float()
+    return f[0] if squeeze else f
+
+
+# --- folders of PNG masks ------------------------------------------------------------------------------------
+
+def _read_mask_png(path: str | Path) -> np.ndarray:
+    """A mask PNG → (H, W) bool, any nonzero label = object (palette, grayscale, 16-bit, RGB(A) accepted)."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"mask file not found: {path}")
+    try:
+        with Image.open(path) as img:
+            mode = img.mode
+            arr = np.asarray(img)
+    except (UnidentifiedImageError, OSError) as err:
+        raise ValueError(f"cannot read mask {path}: {err}") from err
+    if mode in ("1", "L", "P", "I", "I;16", "I;16B", "I;16L", "F"):
+        return arr != 0  # palette PNGs: index 0 is the background
+    if mode == "LA":
+        return (arr[..., 0] != 0) & (arr[..., 1] != 0)
+    if mode == "RGB":
+        return arr.any(axis=-1)
+    if mode == "RGBA":
+        return arr[..., :3].any(axis=-1) & (arr[..., 3] != 0)
+    raise ValueError(f"unsupported mask image mode {mode!r} in {path}; expected a palette, grayscale or RGB PNG")
+
+
+def _video_dirs(root: Path) -> dict[str, Path]:
+    """``{video: folder}`` for sub-folders of ``root`` that hold PNG files."""
+    return {d.name: d for d in sorted(root.iterdir()) if d.is_dir() and any(d.glob("*.png"))}
+
+
+def _annotation_root(gt_root: Path) -> Path:
+    """``<gt>/Annotations/480p`` when present (real DAVIS), else ``<gt>/Annotations``."""
+    ann = gt_root / "Annotations"
+    if not ann.is_dir():
+        raise FileNotFoundError(f"no Annotations folder in {gt_root}; expected <gt>/Annotations/<video>/*.png "
+                                f"or <gt>/Annotations/480p/<video>/*.png")
+    return ann / "480p" if (ann / "480p").is_dir() else ann
+
+
+def _load_pair(gt_dir: Path, pred_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Ground-truth and predicted masks of one video, frame by frame, with size and frame-name checks."""
+    gt_files = sorted(gt_dir.glob("*.png"))
+    pred_files = {p.stem: p for p in pred_dir.glob("*.png")}
+    missing = [f.stem for f in gt_files if f.stem not in pred_files]
+    if missing:
+        raise ValueError(f"{pred_dir} has {len(pred_files)} masks but {len(gt_files)} ground-truth frames in {gt_dir}; "
+                         f"missing {len(missing)}: {', '.join(m + '.png' for m in missing[:5])}"
+                         f"{' ...' if len(missing) > 5 else ''}")
+    gts, preds = [], []
+    for gt_file in gt_files:
+        pred_file = pred_files[gt_file.stem]
+        gt, pred = _read_mask_png(gt_file), _read_mask_png(pred_file)
+        if gt.shape != pred.shape:
+            raise ValueError(f"size mismatch: {gt_file} is {gt.shape[1]}x{gt.shape[0]} (WxH) but {pred_file} is "
+                             f"{pred.shape[1]}x{pred.shape[0]}")
+        gts.append(gt)
+        preds.append(pred)
+    if len({g.shape for g in gts}) > 1:
+        raise ValueError(f"ground-truth masks in {gt_dir} have different sizes: {sorted({g.shape for g in gts})}")
+    return np.stack(gts), np.stack(preds)
+
+
+def evaluate_folder(gt_root: str | Path, pred_root: str | Path, bound_th: float = DEFAULT_BOUND_TH):
+    """J and F of every video in ``<pred>/<video>/<frame>.png`` against a DAVIS-layout ground truth.
+
+    Frames are matched by name; every ground-truth frame needs a prediction (extra predicted frames, e.g. on
+    sparsely annotated FBMS, are ignored). Returns a pandas DataFrame indexed by video with the columns of
+    :func:`evaluate_video` (means, recall, decay) and the number of evaluated frames.
+    """
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    gt_root, pred_root = Path(gt_root), Path(pred_root)
+    if not pred_root.is_dir():
+        raise FileNotFoundError(f"prediction folder not found: {pred_root}")
+    ann = _annotation_root(gt_root)
+    gt_videos, pred_videos = _video_dirs(ann), _video_dirs(pred_root)
+    if not pred_videos:
+        raise FileNotFoundError(f"no <video>/<frame>.png masks under {pred_root}")
+    unknown = sorted(set(pred_videos) - set(gt_videos))
+    if unknown:
+        raise ValueError(f"no ground truth in {ann} for predicted video(s) {unknown}; "
+                         f"ground truth has {sorted(gt_videos)}")
+    rows = {}
+    for name in tqdm(list(pred_videos), desc="evaluate", unit="video"):
+        gt, pred = _load_pair(gt_videos[name], pred_videos[name])
+        res = evaluate_video(gt, pred, bound_th=bound_th)
+        rows[name] = {k: v for k, v in res.items() if not isinstance(v, np.ndarray)}
+        rows[name]["frames"] = len(res["frames"])
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "video"
+    return table

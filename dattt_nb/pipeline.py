@@ -1,0 +1,249 @@
+"""Run the notebook series in order with papermill and record what ran (the "reproduce everything" path).
+
+Each notebook ``notebooks/NN_*.ipynb`` is executed into ``runs/<profile>/notebooks/`` with its ``parameters``
+cell overridden; ``runs/<profile>/manifest.json`` records settings, versions, commit and per-notebook timings,
+and ``runs/<profile>/report.md`` gathers the tables and figures the notebooks saved under ``results/``.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from . import config
+from .utils import atomic_path, atomic_write_json, git_commit, package_versions
+
+MANIFEST = "manifest.json"
+REPORT = "report.md"
+
+
+class PipelineError(RuntimeError):
+    """A notebook of the series failed (or the request was invalid); the message says which and where."""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def list_notebooks(notebooks_dir: str | Path | None = None) -> list[Path]:
+    """The series, in order: ``notebooks/[0-9][0-9]_*.ipynb`` sorted by name."""
+    folder = Path(notebooks_dir) if notebooks_dir is not None else config.project_root() / "notebooks"
+    if not folder.is_dir():
+        raise FileNotFoundError(f"notebook folder not found: {folder}")
+    return sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+
+
+def select_notebooks(notebooks: list[Path], only: list[str] | None) -> list[Path]:
+    """Keep the notebooks named in ``only`` by number (``"03"``) or stem (``"03_training"``), in series order."""
+    if not only:
+        return list(notebooks)
+    wanted = [str(o).strip() for o in only if str(o).strip()]
+    chosen = [nb for nb in notebooks if any(nb.stem == w or nb.stem[:2] == w for w in wanted)]
+    unmatched = [w for w in wanted if not any(nb.stem == w or nb.stem[:2] == w for nb in notebooks)]
+    if unmatched:
+        raise PipelineError(f"no notebook matches {unmatched}; available: {[nb.stem for nb in notebooks]}")
+    return chosen
+
+
+def notebook_parameters(notebooks: list[Path]) -> dict[str, dict[str, Any]]:
+    """``{stem: papermill.inspect_notebook(path)}``: the names, types, defaults and help of each ``parameters`` cell."""
+    import papermill
+
+    return {nb.stem: papermill.inspect_notebook(str(nb)) for nb in notebooks}
+
+
+def plan_parameters(declared: dict[str, dict[str, Any]], params: dict[str, Any], profile: str) -> dict[str, dict]:
+    """Parameters for each notebook: ``PROFILE`` plus the given ones that the notebook declares.
+
+    A name that no selected notebook declares is refused (papermill itself would only warn and run on).
+    """
+    params = dict(params or {})
+    if "PROFILE" in params:
+        raise PipelineError("pass the profile with profile=... (--profile), not as the parameter PROFILE")
+    known = {name for names in declared.values() for name in names}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        listing = "; ".join(f"{nb}: {', '.join(names) or '(none)'}" for nb, names in declared.items())
+        raise PipelineError(f"unknown parameter(s) {unknown}: no selected notebook declares them. "
+                            f"Parameters by notebook: {listing}")
+    return {nb: {"PROFILE": profile, **{k: v for k, v in params.items() if k in names}}
+            for nb, names in declared.items()}
+
+
+def load_manifest(run_dir: str | Path) -> dict[str, Any]:
+    """The manifest of a run folder, or an empty dict when there is none yet."""
+    path = Path(run_dir) / MANIFEST
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise PipelineError(f"corrupt manifest {path}: {err}; delete it to start afresh") from err
+
+
+def _is_fresh(entry: dict[str, Any] | None, parameters: dict, source_sha256: str, run_dir: Path) -> bool:
+    """A previous successful run of the same source with the same parameters whose output is still there."""
+    return bool(entry) and entry.get("status") == "ok" and entry.get("parameters") == parameters \
+        and entry.get("source_sha256") == source_sha256 and (run_dir / entry.get("output", "")).is_file()
+
+
+@contextlib.contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    """Set environment variables for the kernels started inside the block, then restore them."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def _failure_message(name: str, err: Exception, output: Path) -> str:
+    """One paragraph naming the notebook, the cell and the error, and where the executed notebook is."""
+    import papermill
+
+    if isinstance(err, papermill.PapermillExecutionError):
+        first_line = (err.source or "").strip().splitlines()[:1]
+        starts = f", starts {first_line[0][:60]!r}" if first_line else ""
+        return (f"notebook {name} failed at cell {err.cell_index} of the executed notebook (execution count "
+                f"{err.exec_count}{starts}) with {err.ename}: {err.evalue}; see {output}")
+    return f"notebook {name} failed: {type(err).__name__}: {err}; executed notebook (partial): {output}"
+
+
+def run_pipeline(profile: str | None = None, only: list[str] | None = None, params: dict[str, Any] | None = None,
+                 force: bool = False, runs_root: str | Path | None = None, notebooks_dir: str | Path | None = None,
+                 timeout: int | None = None) -> dict[str, Any]:
+    """Execute the notebook series for a profile with papermill; return the manifest (also in manifest.json).
+
+    A notebook whose last run succeeded with the same parameters and the same source is skipped unless
+    ``force`` (library code is not hashed: force after changing it). The first failure stops the series with a
+    :class:`PipelineError` naming the notebook and cell. ``timeout`` is the per-cell limit in seconds.
+    """
+    import papermill
+    from tqdm.auto import tqdm
+
+    profile = profile or config.default_profile()
+    settings = config.resolve(profile).to_dict()
+    root = Path(runs_root) if runs_root is not None else config.runs_root()
+    run_dir = root / profile
+    notebooks_dir = Path(notebooks_dir) if notebooks_dir is not None else config.project_root() / "notebooks"
+    selected = select_notebooks(list_notebooks(notebooks_dir), only)
+    if not selected:
+        raise PipelineError(f"no notebooks NN_*.ipynb in {notebooks_dir}")
+    plan = plan_parameters(notebook_parameters(selected), params or {}, profile)
+
+    previous = load_manifest(run_dir).get("notebooks", {})
+    manifest: dict[str, Any] = {
+        "profile": profile,
+        "run_dir": str(run_dir),
+        "settings": settings,
+        "seed": (params or {}).get("SEED", settings["seed"]),
+        "parameters": dict(params or {}),
+        "versions": package_versions(),
+        "git_commit": git_commit(notebooks_dir),
+        "started": _now(),
+        "finished": None,
+        "status": "running",
+        "notebooks": dict(previous),
+    }
+    manifest_path = run_dir / MANIFEST
+    env = {"MPLBACKEND": "Agg", "DATTT_RUNS": str(root), config.PROFILE_ENV: profile}
+
+    with _environment(**env):
+        for nb in tqdm(selected, desc=f"notebooks ({profile})", unit="nb"):
+            name, parameters, sha = nb.stem, plan[nb.stem], _sha256(nb)
+            output = run_dir / "notebooks" / nb.name
+            if not force and _is_fresh(previous.get(name), parameters, sha, run_dir):
+                manifest["notebooks"][name] = {**previous[name], "reused": True}
+                continue
+            output.parent.mkdir(parents=True, exist_ok=True)
+            entry = {"parameters": parameters, "source_sha256": sha, "output": str(output.relative_to(run_dir)),
+                     "started": _now(), "status": "running", "reused": False}
+            manifest["notebooks"][name] = entry
+            atomic_write_json(manifest_path, manifest)
+            t0 = time.perf_counter()
+            try:
+                papermill.execute_notebook(
+                    str(nb), str(output), parameters=parameters, cwd=str(notebooks_dir), kernel_name="python3",
+                    progress_bar=False, request_save_on_cell_execute=True, execution_timeout=timeout,
+                )
+            except Exception as err:  # papermill errors, cell timeouts, dead kernels: all stop the series
+                message = _failure_message(name, err, output)
+                entry.update(status="failed", seconds=round(time.perf_counter() - t0, 2), finished=_now(),
+                             error=message)
+                manifest.update(status="failed", finished=_now())
+                atomic_write_json(manifest_path, manifest)
+                write_report(run_dir)
+                raise PipelineError(message) from err
+            entry.update(status="ok", seconds=round(time.perf_counter() - t0, 2), finished=_now())
+            atomic_write_json(manifest_path, manifest)
+
+    manifest.update(status="ok", finished=_now())
+    atomic_write_json(manifest_path, manifest)
+    write_report(run_dir)
+    return manifest
+
+
+# --- report ----------------------------------------------------------------------------------------------------
+
+def _csv_markdown(path: Path, max_rows: int = 50) -> str:
+    """A CSV as a markdown table (needs ``tabulate``), else verbatim in a code block."""
+    import pandas as pd
+
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        return f"(could not read {path.name}: {err})"
+    note = f"\n\n({len(table)} rows, first {max_rows} shown)" if len(table) > max_rows else ""
+    table = table.head(max_rows)
+    try:
+        return table.to_markdown(index=False) + note
+    except ImportError:  # tabulate is optional
+        return "```csv\n" + table.to_csv(index=False).rstrip() + "\n```" + note
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Write ``<run_dir>/report.md``: the notebooks' status and timings, then every table and figure in results/."""
+    run_dir = Path(run_dir)
+    manifest = load_manifest(run_dir)
+    lines = [f"# dattt-nb run: {manifest.get('profile', run_dir.name)}", ""]
+    if manifest:
+        lines += [f"- status: {manifest.get('status')}", f"- commit: `{manifest.get('git_commit')}`",
+                  f"- started {manifest.get('started')}, finished {manifest.get('finished')}",
+                  f"- parameters: `{json.dumps(manifest.get('parameters', {}), sort_keys=True)}`", "",
+                  "| notebook | status | seconds |", "|---|---|---:|"]
+        for name, entry in manifest.get("notebooks", {}).items():
+            status = entry.get("status", "?") + (" (reused)" if entry.get("reused") else "")
+            seconds = entry.get("seconds")
+            lines.append(f"| [{name}]({entry.get('output', '')}) | {status} | "
+                         f"{'' if seconds is None else f'{seconds:.1f}'} |")
+        lines.append("")
+    results = run_dir / "results"
+    files = sorted(p for p in results.rglob("*") if p.is_file()) if results.is_dir() else []
+    if files:
+        lines += ["## Results", ""]
+    for path in files:
+        rel = path.relative_to(run_dir).as_posix()
+        if path.suffix.lower() == ".csv":
+            lines += [f"### {rel}", "", _csv_markdown(path), ""]
+        elif path.suffix.lower() in (".png", ".jpg", ".jpeg", ".svg", ".gif"):
+            lines += [f"### {rel}", "", f"![{path.stem}]({rel})", ""]
+        else:
+            lines += [f"- [{rel}]({rel})"]
+    report = run_dir / REPORT
+    with atomic_path(report) as tmp:
+        tmp.write_text("\n".join(lines).rstrip() + "\n")
+    return report

@@ -1,0 +1,84 @@
+"""The dattt-nb command: `eval` on generated and real DAVIS masks, `run` argument handling, one-line errors."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dattt_nb import cli, pipeline
+
+
+def write_mask(path, mask):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(mask.astype(np.uint8) * 255).save(path)
+
+
+@pytest.fixture
+def davis_pair(tmp_path):
+    """gt (DAVIS layout) and predictions: video 'same' is perfect, video 'half' misses the right half."""
+    gt_root, pred_root = tmp_path / "gt", tmp_path / "pred"
+    mask = np.zeros((20, 24), bool)
+    mask[4:16, 4:20] = True
+    half = mask.copy()
+    half[:, 12:] = False
+    for t in range(3):
+        for video, pred in (("same", mask), ("half", half)):
+            write_mask(gt_root / "Annotations" / video / f"{t:05d}.png", mask)
+            write_mask(pred_root / video / f"{t:05d}.png", pred)
+    return gt_root, pred_root
+
+
+def test_eval_prints_table_and_writes_json(davis_pair, tmp_path, capsys):
+    gt_root, pred_root = davis_pair
+    out = tmp_path / "res" / "results.json"
+    assert cli.main(["eval", "--gt", str(gt_root), "--pred", str(pred_root), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "same" in printed and "half" in printed and "mean over 2 videos" in printed
+    saved = json.loads(out.read_text())
+    assert saved["videos"]["same"]["J"] == 1.0 and saved["videos"]["same"]["F"] == 1.0
+    assert saved["videos"]["half"]["J"] == pytest.approx(0.5) and saved["videos"]["half"]["frames"] == 3
+    assert saved["mean"]["J"] == pytest.approx(0.75)
+
+
+def test_eval_errors_are_one_line_with_nonzero_exit(davis_pair, tmp_path, capsys):
+    gt_root, pred_root = davis_pair
+    (pred_root / "half" / "00002.png").unlink()
+    assert cli.main(["eval", "--gt", str(gt_root), "--pred", str(pred_root)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("dattt-nb eval: error:") and "00002.png" in err and "\n" not in err
+    assert cli.main(["eval", "--gt", str(tmp_path / "missing"), "--pred", str(pred_root)]) == 1
+    assert cli.main(["eval", "--pred", str(pred_root)]) == 2  # usage error from argparse
+    assert cli.main(["--help"]) == 0
+
+
+def test_eval_real_davis_masks_against_themselves(davis_mini, tmp_path, capsys):
+    """pred = gt on real 480p DAVIS-16 masks (davis16-mini): J = F = 1 for every video."""
+    out = tmp_path / "real.json"
+    pred = davis_mini / "Annotations" / "480p"
+    assert cli.main(["eval", "--gt", str(davis_mini), "--pred", str(pred), "--out", str(out)]) == 0
+    saved = json.loads(out.read_text())
+    assert set(saved["videos"]) == {"blackswan", "car-shadow", "libby"}
+    assert saved["videos"]["blackswan"]["frames"] == 50
+    assert saved["mean"] == {"J": 1.0, "F": 1.0, "JF": 1.0}
+
+
+def test_run_parses_parameters_as_yaml(monkeypatch, capsys):
+    calls = {}
+
+    def fake_run_pipeline(**kwargs):
+        calls.update(kwargs)
+        return {"run_dir": "runs/ci", "notebooks": {"00_overview": {"status": "ok", "seconds": 1.5, "reused": False}}}
+
+    monkeypatch.setattr(pipeline, "run_pipeline", fake_run_pipeline)
+    argv = ["run", "--profile", "ci", "--only", "00,01", "-p", "TRAIN_STEPS", "30", "-p", "LR", "1e-5",
+            "-p", "USE_DEPTH", "true", "-p", "NAME", "abc", "-p", "STEPS", "null", "--force"]
+    assert cli.main(argv) == 0
+    assert calls["profile"] == "ci" and calls["only"] == ["00", "01"] and calls["force"] is True
+    assert calls["params"] == {"TRAIN_STEPS": 30, "LR": 1e-5, "USE_DEPTH": True, "NAME": "abc", "STEPS": None}
+    assert "00_overview" in capsys.readouterr().out
+
+
+def test_run_unknown_profile_is_a_one_line_error(capsys):
+    assert cli.main(["run", "--profile", "nope"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("dattt-nb run: error: unknown profile 'nope'") and "\n" not in err
