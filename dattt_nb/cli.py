@@ -1,4 +1,4 @@
-"""The ``dattt-nb`` command: run the notebook series, evaluate predicted masks.
+"""The ``dattt-nb`` command: run the notebook series, prepare data, train, adapt, segment, evaluate.
 
 One ``_add_<cmd>(subparsers)`` / ``_cmd_<cmd>(args)`` pair per sub-command, listed in ``COMMANDS``; heavy imports
 happen inside the command functions so ``dattt-nb --help`` stays fast.
@@ -79,9 +79,87 @@ def _cmd_eval(args) -> int:
     return 0
 
 
+# --- prepare -----------------------------------------------------------------------------------------------------
+
+def _add_prepare(subparsers) -> None:
+    p = subparsers.add_parser("prepare", help="build the profile's datasets: synthetic benchmark, flow, depth (cached)")
+    p.add_argument("--profile", help="named profile: ci | tiny | paper (default: $DATTT_PROFILE or tiny)")
+    p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="override a setting, e.g. -p flow_method farneback; repeatable")
+    p.set_defaults(func=_cmd_prepare)
+
+
+def _cmd_prepare(args) -> int:
+    from .config import resolve
+    from .data.prepare import ensure_benchmark, split_counts
+
+    settings = resolve(args.profile, **{name: _parse_value(value) for name, value in args.param})
+    roots = ensure_benchmark(settings)
+    for split, count in split_counts(roots).items():
+        print(f"{split:<12} {count:4d} videos  {roots[split]}")
+    return 0
+
+
+# --- train / ttt: the modules' own command lines ------------------------------------------------------------------
+
+DELEGATES = {"train": ("dattt_nb.train", "stage-1 training (also under torchrun)"),
+             "ttt": ("dattt_nb.ttt", "test-time training over a dataset (also under torchrun)")}
+
+
+def _add_delegates(subparsers) -> None:
+    """Listed for --help; `main` hands their arguments to the module's own parser untouched."""
+    for name, (_, text) in DELEGATES.items():
+        subparsers.add_parser(name, help=f"{text}; see `dattt-nb {name} --help`", add_help=False)
+
+
+def _delegate(name: str, argv: list[str]) -> int:
+    import importlib
+
+    try:
+        return int(importlib.import_module(f"{DELEGATES[name][0]}.__main__").main(argv) or 0)
+    except SystemExit as exit_:  # the module's --help or a usage error
+        return int(exit_.code or 0)
+
+
+# --- segment -----------------------------------------------------------------------------------------------------
+
+def _add_segment(subparsers) -> None:
+    p = subparsers.add_parser("segment", help="segment a video (frame folder or video file): PNG masks, overlay, J/F")
+    p.add_argument("video", help="a folder of frames (jpg/png, natural order) or a video file (.mp4/.avi/.mov)")
+    p.add_argument("--out", required=True, help="output folder: masks/<video>/<frame>.png, overlay.gif/.mp4, segment.json")
+    p.add_argument("--checkpoint", help="stage-1 checkpoint .pt (default: load or train the profile's model)")
+    p.add_argument("--ttt", choices=["none", "n", "mwi", "ltv"], default="ltv",
+                   help="test-time training: none | n (TTT-N) | mwi (TTT-MWI) | ltv (TTT-LTV, default)")
+    p.add_argument("--epochs", type=int, default=None, help="TTT epochs (default: the profile's ttt_epochs)")
+    p.add_argument("--profile", help="named profile: ci | tiny | paper (default: $DATTT_PROFILE or tiny)")
+    p.add_argument("--gt", help="ground-truth masks named like the frames: a folder of PNGs, a DAVIS root, or "
+                                "'auto' (the Annotations beside a DAVIS frame folder); adds J/F to segment.json")
+    p.add_argument("--max-frames", type=int, default=0, help="segment only the first N frames (0 = all)")
+    p.add_argument("--resize-long", type=int, default=None, help="scale frames so their long side is N pixels")
+    p.add_argument("--device", help="auto | cpu | cuda (default: the profile's)")
+    p.add_argument("--no-baseline", action="store_true", help="skip the extra no-TTT prediction")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_segment)
+
+
+def _cmd_segment(args) -> int:
+    from .config import resolve
+    from .segment import segment_video
+
+    settings = resolve(args.profile, device=args.device)
+    res = segment_video(args.video, settings, checkpoint=args.checkpoint, ttt=args.ttt, epochs=args.epochs,
+                        out_dir=args.out, gt_root=args.gt, progress=not args.quiet, max_frames=args.max_frames,
+                        resize_long=args.resize_long, with_baseline=not args.no_baseline)
+    print(f"{res.label} on {len(res)} frames ({res.timing['total']:.1f} s): masks in {res.files['masks']}, "
+          f"overlay {res.files['overlay_mp4']}, record {res.files['json']}")
+    if res.metrics is not None:
+        print(res.table()[["J", "F", "JF"]].to_string(float_format=lambda v: f"{v:.3f}"))
+    return 0
+
+
 # --- entry point -------------------------------------------------------------------------------------------------
 
-COMMANDS: list[Callable] = [_add_run, _add_eval]
+COMMANDS: list[Callable] = [_add_run, _add_prepare, _add_delegates, _add_segment, _add_eval]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the command; errors become one line on stderr and a non-zero return code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in DELEGATES:
+        return _delegate(argv[0], argv[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

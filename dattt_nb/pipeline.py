@@ -160,7 +160,8 @@ def run_pipeline(profile: str | None = None, only: list[str] | None = None, para
         "notebooks": dict(previous),
     }
     manifest_path = run_dir / MANIFEST
-    env = {"MPLBACKEND": "Agg", "DATTT_RUNS": str(root), config.PROFILE_ENV: profile}
+    env = {"MPLBACKEND": "module://matplotlib_inline.backend_inline",  # figures stay in the executed notebooks
+           "DATTT_RUNS": str(root), config.PROFILE_ENV: profile}
 
     with _environment(**env):
         for nb in tqdm(selected, desc=f"notebooks ({profile})", unit="nb"):

@@ -11,6 +11,18 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
+def progress_disabled() -> bool:
+    """Whether ``$TQDM_DISABLE`` asks for no progress bars (tqdm ignores it when ``disable=`` is passed)."""
+    return os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def progress(iterable=None, enabled: bool = True, **kwargs):
+    """``tqdm.auto`` progress bar that also honours ``$TQDM_DISABLE`` (as tests and CI set it)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, disable=not enabled or progress_disabled(), **kwargs)
+
+
 def seed_everything(seed: int, deterministic: bool = True) -> None:
     """Seed Python, NumPy and torch; on CPU also ask torch for deterministic kernels."""
     import numpy as np
@@ -22,6 +34,10 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 @contextlib.contextmanager
@@ -37,6 +53,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     tmp = Path(tmp)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
     finally:
         if tmp.exists():

@@ -82,3 +82,20 @@ def test_run_unknown_profile_is_a_one_line_error(capsys):
     assert cli.main(["run", "--profile", "nope"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("dattt-nb run: error: unknown profile 'nope'") and "\n" not in err
+
+
+def test_prepare_builds_the_benchmark(monkeypatch, tmp_path, capsys):
+    from dattt_nb.cli import main
+
+    monkeypatch.setenv("DATTT_DATA", str(tmp_path))
+    assert main(["prepare", "--profile", "ci"]) == 0
+    out = capsys.readouterr().out
+    assert "davis" in out and (tmp_path / "synthetic" / "ci" / "davis" / "dataset.json").is_file()
+
+
+def test_train_and_ttt_delegate_to_their_modules(capsys):
+    from dattt_nb.cli import main
+
+    assert main(["train", "--help"]) == 0
+    assert main(["ttt", "--help"]) == 0
+    assert "--profile" in capsys.readouterr().out

@@ -33,3 +33,29 @@ def test_notebook_is_a_parameterised_lecture(path):
     assert "PROFILE" in tagged[0].source and "DATTT_PROFILE" in tagged[0].source
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# "), "title first"
     assert any("assert " in c.source for c in nb.cells if c.cell_type == "code"), f"{path.name} asserts nothing"
+
+
+def test_nbstripout_agrees():
+    import shutil
+    import subprocess
+    import sys
+
+    exe = shutil.which("nbstripout") or str(Path(sys.executable).parent / "nbstripout")
+    if not Path(exe).exists():
+        pytest.skip("nbstripout not installed")
+    out = subprocess.run([exe, "--verify", *map(str, NOTEBOOKS)], capture_output=True, text=True)
+    assert out.returncode == 0, f"run `make strip`: {out.stdout}{out.stderr}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_papermill_sees_every_parameter(path):
+    """papermill silently drops a parameter line with a second '=' (e.g. in its comment): catch that here."""
+    import papermill
+
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    declared = {line.split(":")[0].split("=")[0].strip() for line in cell.source.splitlines()
+                if line and not line.startswith(("#", "import", "from", " ")) and "=" in line}
+    seen = set(papermill.inspect_notebook(str(path)))
+    assert declared <= seen, f"{path.name}: papermill does not see {sorted(declared - seen)}"
+    assert "PROFILE" in seen

@@ -28,3 +28,8 @@ def test_seed_everything_repeats():
     a = torch.rand(3)
     seed_everything(3)
     assert torch.equal(a, torch.rand(3))
+
+
+def test_atomic_files_get_normal_permissions(tmp_path):
+    atomic_write_json(tmp_path / "r.json", {})
+    assert (tmp_path / "r.json").stat().st_mode & 0o044, "atomic writes must stay readable by others"

@@ -1,0 +1,107 @@
+"""Figures for the notebooks: mask overlays, depth colour maps, colour-coded flow, one row per video."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+
+def to_hwc(img) -> np.ndarray:
+    """An image as (H, W, 3) float in [0, 1], from numpy or torch, (3, H, W) or (H, W, 3), uint8 or float."""
+    arr = img.detach().cpu().numpy() if hasattr(img, "detach") else np.asarray(img)
+    if arr.ndim == 3 and arr.shape[0] in (1, 3) and arr.shape[-1] not in (1, 3):
+        arr = np.moveaxis(arr, 0, -1)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.shape[-1] == 1:
+        arr = np.repeat(arr, 3, axis=-1)
+    arr = arr.astype(np.float32) / 255.0 if arr.dtype == np.uint8 else arr.astype(np.float32)
+    return np.clip(arr, 0.0, 1.0)
+
+
+def _np(x) -> np.ndarray:
+    return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+
+
+def overlay(frame, mask, color=(1.0, 0.0, 0.0), alpha: float = 0.5) -> np.ndarray:
+    """Frame with the mask tinted in ``color`` and its outline drawn opaque: (H, W, 3) float."""
+    from skimage.segmentation import find_boundaries
+
+    out = to_hwc(frame).copy()
+    m = _np(mask).astype(bool)
+    if m.shape != out.shape[:2]:
+        raise ValueError(f"mask is {m.shape}, frame is {out.shape[:2]}")
+    c = np.asarray(color, np.float32)
+    out[m] = (1 - alpha) * out[m] + alpha * c
+    out[find_boundaries(m, mode="inner")] = c
+    return out
+
+
+def depth_to_rgb(depth, cmap: str = "magma", vmin: float = 0.0, vmax: float = 1.0) -> np.ndarray:
+    """Depth (H, W) → (H, W, 3) float via a matplotlib colour map (near = dark); invalid (≤ 0) pixels black."""
+    import matplotlib
+
+    d = _np(depth).astype(np.float32)
+    rgb = matplotlib.colormaps[cmap](np.clip((d - vmin) / max(vmax - vmin, 1e-8), 0, 1))[..., :3]
+    rgb[~(d > 0)] = 0.0
+    return rgb.astype(np.float32)
+
+
+def video_panels(video, t: int) -> dict[str, np.ndarray | None]:
+    """Frame, mask, colour-coded flow and depth of frame ``t`` of a layout ``Video`` or a ``SyntheticVideo``."""
+    from dattt_nb.data.flow import flow_to_rgb
+
+    frame = to_hwc(video.frames[t])
+    mask = None if video.masks is None else _np(video.masks[t]).astype(bool)
+    flow = getattr(video, "flow", None)
+    if flow is not None:
+        f = _np(flow[t])
+        flow = to_hwc(flow_to_rgb(f)) if f.shape[-1] == 2 else to_hwc(f)
+    depth = getattr(video, "depth", None)
+    depth = None if depth is None else _np(depth[t])
+    annotated = getattr(video, "annotated", None)
+    labelled = True if annotated is None else bool(_np(annotated)[t])
+    return dict(frame=frame, mask=mask, flow=flow, depth=depth, annotated=labelled)
+
+
+def show_video_row(video, t: int = 0, axes=None, title: str | None = None, color=(1.0, 0.0, 0.0)):
+    """One row: frame | mask overlay | colour-coded flow | depth (titled panels); returns the figure."""
+    import matplotlib.pyplot as plt
+
+    if not 0 <= t < len(video):
+        raise IndexError(f"frame {t} out of range for {video.name} ({len(video)} frames)")
+    p = video_panels(video, t)
+    if axes is None:
+        fig, axes = plt.subplots(1, 4, figsize=(10, 2.8), squeeze=True)
+    fig = axes[0].figure
+    blank = np.zeros_like(p["frame"])
+    mask_title = "mask" if p["annotated"] else "mask (not annotated)"
+    panels = [
+        (p["frame"], f"{title or video.name} · t={t}"),
+        (overlay(p["frame"], p["mask"], color) if p["mask"] is not None else p["frame"],
+         mask_title if p["mask"] is not None else "no masks"),
+        (p["flow"] if p["flow"] is not None else blank, "flow t→t+1" if p["flow"] is not None else "no flow"),
+        (depth_to_rgb(p["depth"]) if p["depth"] is not None else blank,
+         "depth (dark = near)" if p["depth"] is not None else "no depth"),
+    ]
+    for ax, (img, label) in zip(axes, panels):
+        ax.imshow(img, interpolation="nearest")
+        ax.set_title(label, fontsize=9)
+        ax.axis("off")
+    return fig
+
+
+def contact_sheet(videos: Sequence, t: int | Sequence[int] | None = None, titles: Sequence[str] | None = None,
+                  height: float = 2.4):
+    """One :func:`show_video_row` per video (middle frame by default); returns the figure."""
+    import matplotlib.pyplot as plt
+
+    videos = list(videos)
+    if not videos:
+        raise ValueError("contact_sheet needs at least one video")
+    ts = [len(v) // 2 for v in videos] if t is None else [t] * len(videos) if np.isscalar(t) else list(t)
+    fig, axes = plt.subplots(len(videos), 4, figsize=(10, height * len(videos)), squeeze=False)
+    for i, (v, ti) in enumerate(zip(videos, ts)):
+        show_video_row(v, min(ti, len(v) - 1), axes=axes[i], title=titles[i] if titles else None)
+    fig.tight_layout()
+    return fig
