@@ -288,27 +288,13 @@ def boundary_f_torch(gt, pred, bound_th: float = DEFAULT_BOUND_TH):
 # --- folders of PNG masks ------------------------------------------------------------------------------------
 
 def _read_mask_png(path: str | Path) -> np.ndarray:
-    """A mask PNG → (H, W) bool, any nonzero label = object (palette, grayscale, 16-bit, RGB(A) accepted)."""
-    from PIL import Image, UnidentifiedImageError
+    """A mask PNG → (H, W) bool through the data layer's reader (any nonzero label = object)."""
+    from .data.layout import read_mask
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"mask file not found: {path}")
-    try:
-        with Image.open(path) as img:
-            mode = img.mode
-            arr = np.asarray(img)
-    except (UnidentifiedImageError, OSError) as err:
-        raise ValueError(f"cannot read mask {path}: {err}") from err
-    if mode in ("1", "L", "P", "I", "I;16", "I;16B", "I;16L", "F"):
-        return arr != 0  # palette PNGs: index 0 is the background
-    if mode == "LA":
-        return (arr[..., 0] != 0) & (arr[..., 1] != 0)
-    if mode == "RGB":
-        return arr.any(axis=-1)
-    if mode == "RGBA":
-        return arr[..., :3].any(axis=-1) & (arr[..., 3] != 0)
-    raise ValueError(f"unsupported mask image mode {mode!r} in {path}; expected a palette, grayscale or RGB PNG")
+    return read_mask(path)
 
 
 def _video_dirs(root: Path) -> dict[str, Path]:
