@@ -1,1 +1,16 @@
-"""Stage 2, test-time training on each video (§4.2, eq. 4, Fig. 4)."""
+"""Stage 2, test-time training on each video (§4.2, eq. 4, Fig. 4).
+
+``views`` (two augmented views of a frame) → ``objectives`` (one loss function each) → ``engine`` (one step,
+snapshot/restore, prediction) → ``strategies`` (TTT-N / MWI / LTV, grouped) → ``runner`` (videos → scores).
+"""
+from .engine import StepInfo, TTTEngine, adapt_step, configure_model, predict, restore, snapshot
+from .objectives import OBJECTIVE_LABELS, OBJECTIVES, depth_consistency, params_for
+from .runner import TTTResult, VideoResult, results_table, run_ttt, run_video, write_results
+from .strategies import STRATEGIES, STRATEGY_LABELS, get_strategy, grouped, loop, momentum, naive, no_ttt
+from .views import make_views, photometric_distortion
+
+__all__ = ["StepInfo", "TTTEngine", "adapt_step", "configure_model", "predict", "restore", "snapshot",
+           "OBJECTIVES", "OBJECTIVE_LABELS", "depth_consistency", "params_for", "TTTResult", "VideoResult",
+           "results_table", "run_ttt", "run_video", "write_results", "STRATEGIES", "STRATEGY_LABELS",
+           "get_strategy", "grouped", "loop", "momentum", "naive", "no_ttt", "make_views",
+           "photometric_distortion"]

@@ -1,0 +1,121 @@
+"""The two-stream DATTT network (§4.1, Fig. 2a): E_v + E_f summed per scale → D_m; E_v → D_d; M links them."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .backbones import create_encoder
+from .decoders import MLPDecoder
+from .modulation import MODULATIONS, DepthModulation
+
+VARIANTS = ("none", "head", "alpha", "beta", "alpha+beta")
+VARIANT_DOCS = {
+    "none": "two-stream baseline: no depth decoder",
+    "head": "+ depth decoder D_d trained with SILog, no modulation",
+    "alpha": "+ depth decoder + modulation with α only (D_m ← α ⊙ D_m)",
+    "beta": "+ depth decoder + modulation with β only (D_m ← D_m + β)",
+    "alpha+beta": "+ depth decoder + full modulation (eq. 3)",
+}
+
+
+class DATTTNet(nn.Module):
+    """Image encoder E_v, flow encoder E_f, mask decoder D_m, depth decoder D_d and modulation M (Fig. 2a, Fig. 3).
+
+    ``forward(image, flow)`` returns (mask_logits, depth_logits) at the input resolution; depth = sigmoid(logits).
+    """
+
+    def __init__(self, backbone: str = "mit_b0", decoder_dim: int = 64, modulation: str = "alpha+beta",
+                 pretrained: bool = False, pretrained_file: str | None = None, drop_path_rate: float = 0.1,
+                 image_size: int | None = None):
+        super().__init__()
+        if modulation not in VARIANTS:
+            raise ValueError(f"unknown model variant {modulation!r}; choose one of {VARIANTS}")
+        self.variant = modulation
+        self.config = dict(backbone=backbone, decoder_dim=decoder_dim, modulation=modulation,
+                           drop_path_rate=drop_path_rate, image_size=image_size)
+        enc = dict(pretrained=pretrained, pretrained_file=pretrained_file, drop_path_rate=drop_path_rate,
+                   img_size=image_size)
+        self.image_encoder = create_encoder(backbone, **enc)  # E_v
+        self.flow_encoder = create_encoder(backbone, **enc)  # E_f (own weights, colour-coded flow input)
+        channels = self.image_encoder.channels
+        self.mask_decoder = MLPDecoder(channels, decoder_dim)  # D_m
+        self.depth_decoder = MLPDecoder(channels, decoder_dim) if modulation != "none" else None  # D_d
+        self.modulation = (DepthModulation(decoder_dim, len(channels), modulation)
+                           if modulation in MODULATIONS else None)  # M
+
+    @property
+    def feature_channels(self) -> list[int]:
+        return list(self.image_encoder.channels)
+
+    def image_features(self, image: torch.Tensor) -> list[torch.Tensor]:
+        """E_v's four feature maps (strides 4, 8, 16, 32)."""
+        return self.image_encoder(image)
+
+    def depth(self, image: torch.Tensor) -> torch.Tensor:
+        """Depth logits (B, 1, H, W) from E_v and D_d only — the path test-time training adapts (eq. 4)."""
+        if self.depth_decoder is None:
+            raise ValueError("this model has no depth decoder (variant 'none'); build it with modulation='head' "
+                             "or a modulation variant to predict depth")
+        return _upsample(self.depth_decoder(self.image_features(image)), image.shape[-2:])
+
+    def forward(self, image: torch.Tensor, flow: torch.Tensor):
+        """(mask_logits, depth_logits or None), both (B, 1, H, W) at the input resolution (eq. 2–3)."""
+        mask_embeds, depth_embeds = self._embeddings(image, flow)
+        depth_logits = None
+        if depth_embeds is not None:
+            depth_logits = _upsample(self.depth_decoder.fuse(depth_embeds), image.shape[-2:])
+            if self.modulation is not None:
+                mask_embeds = self.modulation(depth_embeds, mask_embeds)
+        mask_logits = _upsample(self.mask_decoder.fuse(mask_embeds), image.shape[-2:])
+        return mask_logits, depth_logits
+
+    def modulation_maps(self, image: torch.Tensor, flow: torch.Tensor) -> list[tuple]:
+        """Per scale (α, β) of eq. 3 for these inputs (``None`` for a term the variant lacks)."""
+        if self.modulation is None:
+            raise ValueError(f"variant {self.variant!r} has no modulation layer")
+        mask_embeds, depth_embeds = self._embeddings(image, flow)
+        return self.modulation.coefficients(depth_embeds, mask_embeds)
+
+    def _embeddings(self, image, flow):
+        if image.shape[0] != flow.shape[0] or image.shape[-2:] != flow.shape[-2:]:
+            raise ValueError(f"image {tuple(image.shape)} and flow {tuple(flow.shape)} must have the same "
+                             "batch size and spatial size")
+        image_feats = self.image_features(image)
+        fused = [v + f for v, f in zip(image_feats, self.flow_encoder(flow))]  # summed per scale (§4.1)
+        mask_embeds = self.mask_decoder.embed(fused)
+        depth_embeds = self.depth_decoder.embed(image_feats) if self.depth_decoder is not None else None
+        return mask_embeds, depth_embeds
+
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Parameters by part name: image_encoder, flow_encoder, mask_decoder, depth_decoder, modulation."""
+        parts = ("image_encoder", "flow_encoder", "mask_decoder", "depth_decoder", "modulation")
+        return {name: list(getattr(self, name).parameters()) if getattr(self, name) is not None else []
+                for name in parts}
+
+
+def _upsample(logits: torch.Tensor, size) -> torch.Tensor:
+    return F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=False)
+
+
+MODEL_KEYS = ("backbone", "decoder_dim", "modulation", "pretrained", "drop_path_rate", "image_size")
+
+
+def build_model(settings=None, **overrides) -> DATTTNet:
+    """A :class:`DATTTNet` from :class:`~dattt_nb.config.Settings` (backbone, decoder_dim, modulation, ...).
+
+    ``overrides`` win: any of ``backbone, decoder_dim, modulation, pretrained, pretrained_file,
+    drop_path_rate, image_size`` (``variant`` is accepted as an alias of ``modulation``).
+    """
+    if "variant" in overrides:
+        overrides["modulation"] = overrides.pop("variant")
+    kwargs = {}
+    if settings is not None:
+        kwargs = {k: getattr(settings, k) for k in MODEL_KEYS}
+        if settings.extra.get("pretrained_file"):
+            kwargs["pretrained_file"] = settings.extra["pretrained_file"]
+    unknown = set(overrides) - set(MODEL_KEYS) - {"pretrained_file"}
+    if unknown:
+        raise TypeError(f"unknown model option(s) {sorted(unknown)}; valid: {sorted(MODEL_KEYS)} + pretrained_file")
+    kwargs.update(overrides)
+    return DATTTNet(**kwargs)

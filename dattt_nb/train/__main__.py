@@ -1,0 +1,79 @@
+"""``python -m dattt_nb.train`` (also under ``torchrun``): train one Table 1 variant outside the notebooks.
+
+Examples::
+
+    python -m dattt_nb.train --profile tiny --variant alpha+beta
+    torchrun --nproc_per_node 2 -m dattt_nb.train --profile ci -p train_steps 20
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The train options (shared with ``dattt-nb train``)."""
+    from dattt_nb.models import VARIANTS
+
+    p.add_argument("--profile", help="named profile: ci | tiny | paper (default: $DATTT_PROFILE or tiny)")
+    p.add_argument("--variant", default=None, choices=VARIANTS,
+                   help="model variant (Table 1): none | head | alpha | beta | alpha+beta (default: the profile's)")
+    p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="override a setting, e.g. -p train_steps 500 (value parsed as YAML); repeatable")
+    p.add_argument("--force", action="store_true", help="start from scratch even if a checkpoint exists")
+    p.add_argument("--train-root", help="train on this DAVIS-layout folder instead of the profile's benchmark")
+    p.add_argument("--val-root", help="validation folder (with --train-root)")
+    p.add_argument("--out-dir", help="checkpoint folder (default: runs/<profile>/checkpoints/<variant>)")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps in this call (resumable)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m dattt_nb.train", description=__doc__.splitlines()[0])
+    return add_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Resolve the settings, train (or resume), print a JSON summary on rank 0."""
+    import yaml
+
+    from dattt_nb.config import resolve
+
+    from .loop import train
+
+    overrides = {}
+    for name, value in args.param:
+        try:
+            overrides[name] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            overrides[name] = value
+    settings = resolve(args.profile, **overrides)
+    roots = None
+    if args.train_root:
+        roots = {"train": args.train_root, "val": args.val_root}
+    elif args.val_root:
+        raise SystemExit("--val-root needs --train-root")
+    info = train(settings, args.variant, out_dir=args.out_dir, roots=roots, resume=not args.force,
+                 max_steps_this_call=args.max_steps, progress=not args.no_progress)
+    if int(os.environ.get("RANK", "0")) == 0:
+        summary = {k: info[k] for k in ("variant", "step", "finished", "best_val_J", "train_seconds", "checkpoint")}
+        print(json.dumps(summary, indent=2))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

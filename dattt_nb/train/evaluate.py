@@ -1,0 +1,59 @@
+"""Predict masks and depth for whole videos and score them with J and F, without test-time training (§5.1)."""
+from __future__ import annotations
+
+import pandas as pd
+import torch
+
+
+@torch.no_grad()
+def predict_video(model, video, batch_size: int = 32, device=None):
+    """(mask probabilities (T, H, W), depth (T, H, W) or None) for every frame, in eval mode, batched."""
+    if video.flow is None:
+        raise ValueError(f"video {video.name!r} has no flow; load it with with_flow=True")
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    masks, depths = [], []
+    try:
+        for i in range(0, len(video), batch_size):
+            frames = video.frames[i:i + batch_size].to(device)
+            flow = video.flow[i:i + batch_size].to(device)
+            mask_logits, depth_logits = model(frames, flow)
+            masks.append(torch.sigmoid(mask_logits[:, 0].float()).cpu())
+            if depth_logits is not None:
+                depths.append(torch.sigmoid(depth_logits[:, 0].float()).cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(masks), (torch.cat(depths) if depths else None)
+
+
+def score_video(video, mask_prob: torch.Tensor) -> dict:
+    """Mean J and boundary F over the annotated frames of one video (DAVIS definitions)."""
+    from dattt_nb.metrics import boundary_f_torch, jaccard_torch
+
+    if video.masks is None:
+        raise ValueError(f"video {video.name!r} has no ground-truth masks to score against")
+    keep = torch.ones(len(video), dtype=torch.bool) if video.annotated is None else video.annotated.bool().cpu()
+    gt, pred = video.masks.cpu()[keep], (mask_prob.cpu() > 0.5)[keep]
+    return dict(video=video.name, J=float(jaccard_torch(gt, pred).mean()), F=float(boundary_f_torch(gt, pred).mean()),
+                frames=int(keep.sum()))
+
+
+def evaluate_split(model, videos, settings=None, batch_size: int = 32) -> pd.DataFrame:
+    """Per-video J and F of ``model`` on a list of :class:`~dattt_nb.data.layout.Video` (no TTT)."""
+    rows = [score_video(v, predict_video(model, v, batch_size)[0]) for v in videos]
+    return pd.DataFrame(rows, columns=["video", "J", "F", "frames"])
+
+
+def evaluate_benchmark(model, settings, splits=None, batch_size: int = 32) -> pd.DataFrame:
+    """Mean J and F per test split (rows in the paper's order, labelled like the paper), without TTT."""
+    from dattt_nb.data.layout import load_split
+    from dattt_nb.data.prepare import TEST_SPLIT_LABELS, TEST_SPLITS, ensure_benchmark
+
+    roots = ensure_benchmark(settings)
+    rows = []
+    for split in splits or TEST_SPLITS:
+        per_video = evaluate_split(model, load_split(roots[split], size=settings.image_size), settings, batch_size)
+        rows.append(dict(split=split, dataset=TEST_SPLIT_LABELS.get(split, split), J=per_video["J"].mean(),
+                         F=per_video["F"].mean(), videos=len(per_video)))
+    return pd.DataFrame(rows).set_index("split")

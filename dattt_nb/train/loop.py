@@ -1,0 +1,345 @@
+"""Stage 1, training-time training (§4.1, eq. 2): BCE + λ·SILog on random frames of the training split.
+
+One function, :func:`train`, runs in a notebook, from the command line and under ``torchrun`` (one process
+per GPU, or gloo on CPU: DistributedDataParallel, each rank samples its own frames, rank 0 validates, writes
+and prints). It resumes from ``last.pt``; :func:`load_or_train` loads a finished run or trains one.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.distributed as dist
+
+from dattt_nb.config import Settings, pick_device
+from dattt_nb.losses import joint_loss
+from dattt_nb.models import VARIANTS, build_model
+from dattt_nb.utils import seed_everything
+
+from .augment import TrainAugment
+from .checkpoint import (checkpoint_dir, config_diff, load_checkpoint, load_weights, same_training,
+                         save_checkpoint, train_config)
+from .evaluate import evaluate_split
+
+HISTORY_KEYS = ("step", "bce", "silog", "total", "lr")
+
+
+# --- data --------------------------------------------------------------------------------------
+
+class FrameBank:
+    """Every annotated training frame preloaded as tensors (uint8 frame/flow, bool mask, float depth)."""
+
+    def __init__(self, videos):
+        frames, flow, masks, depth = [], [], [], []
+        for v in videos:
+            if v.masks is None or v.flow is None:
+                raise ValueError(f"training video {v.name!r} needs masks and flow (got masks="
+                                 f"{v.masks is not None}, flow={v.flow is not None})")
+            keep = torch.ones(len(v), dtype=torch.bool) if v.annotated is None else v.annotated.bool()
+            frames.append(_to_uint8(v.frames[keep]))
+            flow.append(_to_uint8(v.flow[keep]))
+            masks.append(v.masks[keep].bool())
+            d = v.depth[keep].float() if v.depth is not None else torch.zeros(v.masks[keep].shape)
+            depth.append(d)
+        if not frames:
+            raise ValueError("the training split has no videos")
+        self.frames, self.flow = torch.cat(frames), torch.cat(flow)
+        self.masks, self.depth = torch.cat(masks), torch.cat(depth)
+        if len(self.frames) == 0:
+            raise ValueError("the training split has no annotated frames")
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def batch(self, index: torch.Tensor, device):
+        """Float tensors on ``device``: frames, flow (B,3,H,W) in [0, 1], masks (B,H,W) bool, depth (B,H,W)."""
+        to = dict(device=device, non_blocking=True)
+        return (self.frames[index].to(**to).float().div_(255), self.flow[index].to(**to).float().div_(255),
+                self.masks[index].to(**to), self.depth[index].to(**to))
+
+
+def _to_uint8(x: torch.Tensor) -> torch.Tensor:
+    return (x.clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+def load_training_data(settings: Settings, roots: dict | None = None, verbose: bool = True) -> dict:
+    """{"train": [Video], "val": [Video]} from ``roots`` or from the benchmark of ``settings`` (built if needed)."""
+    from dattt_nb.data.layout import load_split
+
+    if roots is None:
+        from dattt_nb.data.prepare import ensure_benchmark
+
+        roots = ensure_benchmark(settings, splits=["train", "val"], verbose=verbose)
+    if "train" not in roots:
+        raise ValueError(f"no 'train' split among the dataset roots {sorted(roots)}")
+    data = {"train": load_split(roots["train"], size=settings.image_size)}
+    data["val"] = load_split(roots["val"], size=settings.image_size) if roots.get("val") else []
+    return data
+
+
+# --- optimisation --------------------------------------------------------------------------------
+
+def lr_lambda(total_steps: int, warmup: int):
+    """Linear warm-up, then cosine decay to 1 % of the base learning rate."""
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        t = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+        return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * t))
+    return factor
+
+
+def make_optimizer(model, settings: Settings):
+    """AdamW (lr, weight decay from settings) with a short warm-up and a cosine schedule."""
+    opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    warmup = max(1, min(100, settings.train_steps // 20))
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(settings.train_steps, warmup))
+
+
+def _amp(device: torch.device):
+    """(autocast context, GradScaler or None): bf16 (or fp16 + scaler) on CUDA, full precision elsewhere."""
+    if device.type != "cuda":
+        return nullcontext(), None
+    if torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.bfloat16), None
+    return torch.autocast("cuda", dtype=torch.float16), torch.amp.GradScaler("cuda")
+
+
+# --- distributed ---------------------------------------------------------------------------------
+
+def _distributed() -> tuple[int, int, int]:
+    """(rank, world_size, local_rank); initialises the process group under torchrun (nccl on GPU, else gloo)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, 0
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+    return dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def _barrier(world: int) -> None:
+    if world > 1:
+        dist.barrier()
+
+
+# --- the loop ------------------------------------------------------------------------------------
+
+def train(settings: Settings, variant: str | None = None, *, out_dir: str | Path | None = None,
+          roots: dict | None = None, data: dict | None = None, resume: bool = True,
+          max_steps_this_call: int | None = None, callback: Callable | None = None,
+          progress: bool = True) -> dict:
+    """Train the two-stream model on eq. 2 for ``settings.train_steps`` steps; returns an info dict.
+
+    ``variant`` (default ``settings.modulation``) picks the Table 1 architecture. Checkpoints go to
+    ``out_dir`` (default ``run_dir/checkpoints/<variant>``). Data: ``data`` ({"train", "val"} lists of
+    Video), else ``roots`` ({"train", "val"} dataset folders), else the settings' benchmark. A run stops early
+    after ``max_steps_this_call`` steps or when ``callback(step, parts)`` returns True, saving ``last.pt``;
+    calling again resumes there.
+    """
+    variant = variant or settings.modulation
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; choose one of {VARIANTS}")
+    settings = dataclasses.replace(settings, modulation=variant)
+    rank, world, local_rank = _distributed()
+    device = pick_device(settings)
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    out_dir = Path(out_dir) if out_dir is not None else checkpoint_dir(settings, variant)
+    last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
+    config = train_config(settings, variant)
+    main = rank == 0
+
+    seed_everything(settings.seed, deterministic=device.type == "cpu")
+    model = build_model(settings, modulation=variant).to(device)
+    optimizer, scheduler = make_optimizer(model, settings)
+    autocast, scaler = _amp(device)
+
+    state = dict(step=0, history={k: [] for k in HISTORY_KEYS}, val={"step": [], "J": [], "F": []},
+                 best_J=-1.0, elapsed=0.0, finished=False, metrics={})
+    rng_state = None
+    if resume and last_path.is_file():
+        ckpt = load_checkpoint(last_path)
+        if same_training(ckpt.get("config", {}), config):
+            load_weights(model, ckpt["model"], source=f"checkpoint {last_path}")
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+            if scaler is not None and ckpt.get("scaler"):
+                scaler.load_state_dict(ckpt["scaler"])
+            for key in ("step", "history", "val", "best_J", "elapsed", "finished", "metrics"):
+                state[key] = ckpt.get(key, state[key])
+            rng_state = ckpt.get("rng")
+        elif main:
+            print(f"[train] {last_path} was made with other settings {config_diff(ckpt['config'], config)}; "
+                  "starting from scratch")
+    if state["finished"] and state["step"] >= settings.train_steps:
+        return _info(settings, variant, state, best_path, last_path, trained_steps=0)
+
+    if data is None:
+        if main:
+            data = load_training_data(settings, roots)  # rank 0 builds the benchmark first ...
+        _barrier(world)
+        if not main:
+            data = load_training_data(settings, roots, verbose=False)  # ... the others then read it
+    bank = FrameBank(data["train"])
+    val_videos = data.get("val") or []
+
+    sampler = torch.Generator().manual_seed(settings.seed * 1000 + rank)
+    if rng_state is not None and main:
+        torch.set_rng_state(rng_state["torch"])
+        sampler.set_state(rng_state["sampler"])
+    elif state["step"] > 0:
+        torch.manual_seed(settings.seed + 7919 * rank + state["step"])
+    augment = TrainAugment(settings.image_size).to(device)
+    net = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        import warnings
+
+        # timm's depth-wise convs produce channels-last gradients; DDP copies them, correctly, and warns
+        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    per_rank = max(1, settings.batch_size // world)
+
+    end = settings.train_steps
+    if max_steps_this_call is not None:
+        end = min(end, state["step"] + max_steps_this_call)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(range(state["step"], end), initial=state["step"], total=settings.train_steps,
+               desc=f"train {variant}", disable=not (progress and main), dynamic_ncols=True)
+    running = {}
+    start_step, t0_box, saved_at = state["step"], [time.perf_counter()], [-1]
+    model.train()
+
+    def save_last(finished: bool = False):
+        state["elapsed"] += time.perf_counter() - t0_box[0]
+        t0_box[0] = time.perf_counter()
+        if main and (finished or saved_at[0] != state["step"]):
+            saved_at[0] = state["step"]
+            save_checkpoint(last_path, config=config, model=model.state_dict(), optimizer=optimizer.state_dict(),
+                            scheduler=scheduler.state_dict(), scaler=scaler.state_dict() if scaler else {},
+                            rng=dict(torch=torch.get_rng_state(), sampler=sampler.get_state()),
+                            **{k: state[k] for k in ("step", "history", "val", "best_J", "elapsed", "metrics")},
+                            finished=finished)
+
+    def validate():
+        if not main:
+            return
+        if val_videos:
+            scores = evaluate_split(model, val_videos, settings)
+            j, f = float(scores["J"].mean()), float(scores["F"].mean())
+        else:
+            j = f = float("nan")
+        state["val"]["step"].append(state["step"])
+        state["val"]["J"].append(j)
+        state["val"]["F"].append(f)
+        state["metrics"] = dict(val_J=j, val_F=f, step=state["step"])
+        if not val_videos or j > state["best_J"]:
+            state["best_J"] = j if val_videos else state["best_J"]
+            save_checkpoint(best_path, config=config, model=model.state_dict(), step=state["step"],
+                            metrics=dict(val_J=j, val_F=f))
+        if progress:
+            bar.write(f"[train {variant}] step {state['step']}: val J {j:.3f}  F {f:.3f}")
+
+    in_update = False
+    try:
+        for _ in bar:
+            index = torch.randint(len(bank), (per_rank,), generator=sampler)
+            frames, flow, masks, depth = augment(*bank.batch(index, device))
+            in_update = True
+            with autocast:
+                mask_logits, depth_logits = net(frames, flow)
+            loss, parts = joint_loss(mask_logits.float(), None if depth_logits is None else depth_logits.float(),
+                                     masks, depth, settings.lambda_depth)
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)
+            else:
+                loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+            if scaler is not None:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+            scheduler.step()
+            state["step"] += 1
+            in_update = False
+            values = torch.stack([parts["bce"], parts["silog"], parts["total"]]).tolist()
+            for key, value in zip(("bce", "silog", "total"), values):
+                state["history"][key].append(value)
+                running[key] = value if key not in running else 0.95 * running[key] + 0.05 * value
+            state["history"]["step"].append(state["step"])
+            state["history"]["lr"].append(scheduler.get_last_lr()[0])
+            if main and state["step"] % 10 == 0:
+                bar.set_postfix({k: f"{v:.3f}" for k, v in running.items()}, refresh=False)
+            done = state["step"] >= settings.train_steps
+            if state["step"] % settings.val_every == 0 or done:
+                model.eval()
+                validate()
+                model.train()
+                if not done:
+                    save_last()
+            if callback is not None and callback(state["step"], parts):
+                break
+    except KeyboardInterrupt:
+        if not in_update:  # the state is consistent at a step boundary: keep it for resuming
+            save_last()
+        raise
+    finally:
+        bar.close()
+    finished = state["step"] >= settings.train_steps
+    save_last(finished=finished)
+    state["finished"] = finished
+    if main and not best_path.is_file():
+        save_checkpoint(best_path, config=config, model=model.state_dict(), step=state["step"], metrics=state["metrics"])
+    info = _info(settings, variant, state, best_path, last_path, trained_steps=state["step"] - start_step)
+    if world > 1:
+        dist.barrier()
+    return info
+
+
+def _info(settings, variant, state, best_path, last_path, trained_steps: int) -> dict:
+    steps = state["step"]
+    return dict(variant=variant, step=steps, finished=bool(state["finished"]), trained_steps=trained_steps,
+                best_val_J=state["best_J"], metrics=state["metrics"], history=state["history"], val=state["val"],
+                train_seconds=state["elapsed"], seconds_per_step=state["elapsed"] / max(1, steps),
+                checkpoint=str(best_path), last=str(last_path))
+
+
+# --- load or train -------------------------------------------------------------------------------
+
+def load_or_train(settings: Settings, variant: str = "alpha+beta", force: bool = False, progress: bool = True,
+                  data: dict | None = None, roots: dict | None = None, **overrides):
+    """(model in eval mode, info): load ``checkpoints/<variant>/best.pt`` if a finished run with the same
+    settings exists, else train (resuming an interrupted run). ``overrides`` are Settings fields (None = keep);
+    ``data`` / ``roots`` as in :func:`train` (default: the settings' benchmark)."""
+    from .checkpoint import load_model
+
+    settings = dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+    settings = dataclasses.replace(settings, modulation=variant)
+    out = checkpoint_dir(settings, variant)
+    last, best = out / "last.pt", out / "best.pt"
+    trained_now = False
+    ckpt = load_checkpoint(last) if last.is_file() and not force else None
+    ready = (ckpt is not None and ckpt.get("finished") and best.is_file()
+             and same_training(ckpt.get("config", {}), train_config(settings, variant)))
+    if not ready:
+        train(settings, variant, resume=not force, progress=progress, data=data, roots=roots)
+        ckpt, trained_now = load_checkpoint(last), True
+    model, best_ckpt = load_model(best, device=pick_device(settings))
+    info = _info(settings, variant, dict(step=ckpt["step"], finished=ckpt["finished"], best_J=ckpt["best_J"],
+                                         metrics=ckpt["metrics"], history=ckpt["history"], val=ckpt["val"],
+                                         elapsed=ckpt["elapsed"]), best, last, trained_steps=0)
+    info.update(trained_now=trained_now, best_step=best_ckpt.get("step"))
+    return model, info

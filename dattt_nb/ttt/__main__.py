@@ -1,0 +1,137 @@
+"""``python -m dattt_nb.ttt`` (also under ``torchrun``): test-time training over a test split, results to disk.
+
+Examples::
+
+    python -m dattt_nb.ttt --profile tiny --strategy loop --split davis
+    python -m dattt_nb.ttt --profile ci --strategy naive --objective tent -p ttt_epochs 2
+    torchrun --nproc_per_node 4 -m dattt_nb.ttt --profile paper --strategy loop --split longvideos
+
+Videos are independent: under ``torchrun`` rank r takes ``videos[r::world]`` and rank 0 merges and writes
+``runs/<profile>/ttt/<strategy>/<split>[_<objective>][_gap<k>].csv`` and ``.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The TTT options (shared with ``dattt-nb ttt``)."""
+    from dattt_nb.ttt.objectives import OBJECTIVES
+    from dattt_nb.ttt.strategies import STRATEGIES
+
+    p.add_argument("--profile", help="named profile: ci | tiny | paper (default: $DATTT_PROFILE or tiny)")
+    p.add_argument("--strategy", choices=sorted(STRATEGIES), default=None,
+                   help="none | naive (TTT-N) | momentum (TTT-MWI) | loop (TTT-LTV) (default: the profile's)")
+    p.add_argument("--objective", choices=sorted(OBJECTIVES), default=None,
+                   help="depth (DATTT) | tent | bn | rotation | mae (default: the profile's)")
+    p.add_argument("--split", default="davis", help="test split / dataset name (default: davis)")
+    p.add_argument("--root", help="a DAVIS-layout folder to adapt on instead of the profile's split")
+    p.add_argument("--videos", nargs="+", help="only these videos (default: every video of the split)")
+    p.add_argument("--variant", default=None, help="trained model variant (default: the profile's modulation)")
+    p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="override a setting, e.g. -p ttt_epochs 3 (value parsed as YAML); repeatable")
+    p.add_argument("--out-dir", help="output folder (default: runs/<profile>/ttt/<strategy>)")
+    p.add_argument("--save-masks", action="store_true",
+                   help="also write the predicted masks (at the input size) as PNGs under "
+                        "<out-dir>/<split>_masks/Annotations/<video>/")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m dattt_nb.ttt", description=__doc__.splitlines()[0])
+    return add_arguments(parser)
+
+
+def _distributed():
+    """(rank, world, device) — a gloo process group under torchrun, so results can be gathered on rank 0."""
+    import torch
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    device = None
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local)
+        device = torch.device("cuda", local)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("gloo")
+    return (dist.get_rank() if world > 1 else 0), world, device
+
+
+def run(args: argparse.Namespace) -> int:
+    """Resolve settings, load (or train) the model, adapt on this rank's videos, merge and write on rank 0."""
+    from pathlib import Path
+
+    import torch.distributed as dist
+
+    from dattt_nb.cli import _parse_value
+    from dattt_nb.config import resolve, run_dir
+    from dattt_nb.data.layout import list_videos, load_split, write_masks
+    from dattt_nb.train import load_or_train
+    from dattt_nb.ttt.runner import run_ttt, write_results
+
+    settings = resolve(args.profile, **{name: _parse_value(value) for name, value in args.param})
+    rank, world, device = _distributed()
+    if args.root:
+        root = Path(args.root)
+    else:
+        from dattt_nb.data.prepare import ensure_benchmark
+
+        if rank == 0:
+            roots = ensure_benchmark(settings, splits=[args.split])
+        if world > 1:
+            dist.barrier()  # rank 0 has built the data: the others only find it
+        if rank != 0:
+            roots = ensure_benchmark(settings, splits=[args.split], verbose=False)
+        if args.split not in roots:
+            raise ValueError(f"split {args.split!r} not found; available: {sorted(roots)}")
+        root = roots[args.split]
+    names = list(args.videos) if args.videos else list_videos(root)
+    model, _ = load_or_train(settings, variant=args.variant or settings.modulation, progress=rank == 0)
+    mine = names[rank::world]
+    videos = load_split(root, size=settings.image_size, videos=mine, with_depth=False) if mine else []
+    result = run_ttt(model, videos, settings, strategy=args.strategy, objective=args.objective,
+                     progress=not args.no_progress and rank == 0, device=device)
+    out = Path(args.out_dir) if args.out_dir else run_dir(settings) / "ttt" / result.strategy
+    stem = args.split + ("" if result.objective == "depth" else f"_{result.objective}") + \
+        (f"_gap{result.frame_gap}" if result.frame_gap > 1 and result.strategy in ("momentum", "loop") else "")
+    if args.save_masks:  # each rank writes its own videos
+        for video, res in zip(videos, result.videos):
+            write_masks(out / f"{stem}_masks", video.name, res.masks.numpy(), video.frame_names)
+    for res in result.videos:  # only the scores travel to rank 0
+        res.masks = res.final_masks = None
+    if world > 1:
+        gathered = [None] * world if rank == 0 else None
+        dist.gather_object(result, gathered, dst=0)
+        if rank == 0:
+            by_name = {v.name: v for r in gathered for v in r.videos}
+            result.videos = [by_name[n] for n in names]
+    if rank == 0:
+        csv, js = write_results(result, out / stem, settings=settings)
+        table = result.table()
+        print(table[["method", "J", "F", "J_final", "steps", "nonfinite", "fps"]].to_string(
+            float_format=lambda v: f"{v:.3f}"))
+        print(f"mean J = {table['J'].mean():.3f}  F = {table['F'].mean():.3f} over {len(table)} videos")
+        print(f"wrote {csv} and {js}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # --help or a usage error (argparse has printed it)
+        return int(exit_.code or 0)
+    try:
+        return run(args)
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""Run a TTT strategy over videos and score every prediction (Tables 3–4, Fig. 5); used by notebooks and the CLI.
+
+Each video is moved to the device once and kept there as tensors; each starts from the trained state with the
+same seeded random stream (episodic reset), so a video's result does not depend on the videos run before it.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from dattt_nb.config import pick_device
+from dattt_nb.metrics import boundary_f_torch, jaccard_torch
+from dattt_nb.ttt.engine import TTTEngine
+from dattt_nb.ttt.objectives import OBJECTIVE_LABELS
+from dattt_nb.ttt.strategies import STRATEGY_LABELS, get_strategy, n_predictions
+
+
+@dataclass
+class VideoResult:
+    """One video's TTT outcome; J/F are fractions, NaN on frames without ground truth."""
+
+    name: str
+    masks: torch.Tensor  # (T, H, W) bool on the CPU: the result (LTV: the last pass)
+    J_frames: np.ndarray  # (T,)
+    F_frames: np.ndarray  # (T,)
+    J: float  # mean over annotated frames
+    F: float
+    pass_J: np.ndarray  # (passes, T): per-pass J (LTV: one row per epoch; others: one row)
+    pass_F: np.ndarray
+    final_J: float = math.nan  # LTV: every frame re-predicted after the last pass
+    final_F: float = math.nan
+    final_masks: torch.Tensor | None = None
+    depth_std_frames: np.ndarray | None = None  # (T,) spatial std of the predicted depth (collapse watch)
+    losses: list[float] = field(default_factory=list)  # TTT loss of every step, in order
+    step_depth_std: list[float] = field(default_factory=list)  # spatial std of the views' depth, every step
+    steps: int = 0
+    skipped: int = 0  # steps without an update (zero loss, BN, non-finite)
+    nonfinite: int = 0  # non-finite loss/gradient: skipped and restored
+    seconds: float = 0.0
+
+    @property
+    def fps(self) -> float:
+        """Video frames processed per second (all passes included)."""
+        return len(self.J_frames) / self.seconds if self.seconds > 0 else math.nan
+
+    def summary(self) -> dict:
+        """Scalars and per-frame lists, JSON-ready (masks left out, NaN → None)."""
+        d = {k: v for k, v in asdict(self).items() if k not in ("masks", "final_masks")}
+        return _jsonable({**d, "fps": self.fps, "frames": len(self.J_frames)})
+
+
+@dataclass
+class TTTResult:
+    """Results of one strategy × objective over a list of videos."""
+
+    strategy: str
+    objective: str
+    epochs: int
+    lr: float
+    frame_gap: int
+    videos: list[VideoResult]
+
+    @property
+    def label(self) -> str:
+        """The paper's name: ``TTT-LTV``, ``TTT-N (TENT)``, ``TTT-MWI, gap 10``, ``No TTT``."""
+        label = STRATEGY_LABELS[self.strategy]
+        if self.strategy != "none" and self.objective != "depth":
+            label += f" ({OBJECTIVE_LABELS[self.objective]})"
+        if self.frame_gap > 1 and self.strategy in ("momentum", "loop"):
+            label += f", gap {self.frame_gap}"
+        return label
+
+    def to_dict(self) -> dict:
+        return dict(strategy=self.strategy, objective=self.objective, epochs=self.epochs, lr=self.lr,
+                    frame_gap=self.frame_gap, label=self.label, videos=[v.summary() for v in self.videos])
+
+    def table(self):
+        return results_table(self)
+
+
+def results_table(result: TTTResult):
+    """One row per video: J, F (and LTV's final re-prediction), steps, skips, time — a pandas DataFrame."""
+    import pandas as pd
+
+    rows = [dict(video=v.name, method=result.label, J=v.J, F=v.F, J_final=v.final_J, F_final=v.final_F,
+                 frames=len(v.J_frames), steps=v.steps, skipped=v.skipped, nonfinite=v.nonfinite,
+                 seconds=v.seconds, fps=v.fps) for v in result.videos]
+    return pd.DataFrame(rows).set_index("video")
+
+
+class _Scores:
+    """Collects a strategy's predictions of one video: masks of the latest pass, J/F of every pass."""
+
+    def __init__(self, video, passes: int):
+        t, h, w = len(video), *video.frames.shape[-2:]
+        dev = video.frames.device
+        self.gt = video.masks
+        if video.masks is None:
+            self.annotated = [False] * t
+        elif video.annotated is None:
+            self.annotated = [True] * t
+        else:
+            self.annotated = video.annotated.cpu().bool().tolist()
+        self.masks = torch.zeros(t, h, w, dtype=torch.bool, device=dev)
+        self.final = None
+        nan = torch.full((max(passes, 1), t), math.nan, device=dev)
+        self.J, self.F = nan.clone(), nan.clone()
+        self.final_J, self.final_F = torch.full((t,), math.nan, device=dev), torch.full((t,), math.nan, device=dev)
+        self.depth_std = torch.full((t,), math.nan, device=dev)
+
+    def add(self, p) -> None:
+        mask = p.mask > 0.5
+        if p.pass_ == "final":
+            if self.final is None:
+                self.final = torch.zeros_like(self.masks)
+            self.final[p.t] = mask
+            j, f = self.final_J, self.final_F
+        else:
+            self.masks[p.t] = mask
+            if p.depth is not None:
+                self.depth_std[p.t] = p.depth.std()
+            j, f = self.J[p.pass_], self.F[p.pass_]
+        if self.annotated[p.t]:
+            gt = self.gt[p.t:p.t + 1]
+            j[p.t] = jaccard_torch(gt, mask[None])[0]
+            f[p.t] = boundary_f_torch(gt, mask[None])[0]
+
+
+def _jsonable(x):
+    """Arrays → lists and NaN → None, recursively (strict JSON)."""
+    if isinstance(x, np.ndarray):
+        x = x.tolist()
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def _mean(x: np.ndarray) -> float:
+    return float(np.nanmean(x)) if np.isfinite(x).any() else math.nan
+
+
+def run_video(engine: TTTEngine, video, strategy: str = "loop", epochs: int = 1, frame_gap: int = 1,
+              bar=None) -> VideoResult:
+    """Episodic reset, then the strategy over one video (already on the engine's device), scored as it goes."""
+    if video.flow is None:
+        raise ValueError(f"video {video.name!r} has no flow: load it with with_flow=True (the model needs E_f's input)")
+    run = get_strategy(strategy, frame_gap)
+    passes = epochs if strategy == "loop" else 1
+    scores = _Scores(video, passes)
+    start = time.perf_counter()
+    dev = engine.device
+    devices = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):  # stochastic depth draws from the global stream
+        torch.manual_seed(engine.seed)
+        engine.begin_video()
+        for p in run(engine, video, epochs):
+            scores.add(p)
+            if bar is not None:
+                bar.update(1)
+    masks = scores.masks.cpu()
+    seconds = time.perf_counter() - start
+    J, F = scores.J.cpu().numpy(), scores.F.cpu().numpy()
+    final_J, final_F = scores.final_J.cpu().numpy(), scores.final_F.cpu().numpy()
+    steps = engine.steps
+    return VideoResult(
+        name=video.name, masks=masks, J_frames=J[-1], F_frames=F[-1], J=_mean(J[-1]), F=_mean(F[-1]),
+        pass_J=J, pass_F=F, final_J=_mean(final_J), final_F=_mean(final_F),
+        final_masks=None if scores.final is None else scores.final.cpu(),
+        depth_std_frames=scores.depth_std.cpu().numpy(), losses=[s.loss for s in steps],
+        step_depth_std=[s.depth_std for s in steps], steps=len(steps), skipped=sum(s.skipped for s in steps),
+        nonfinite=sum(s.nonfinite for s in steps), seconds=seconds)
+
+
+def run_ttt(model, videos, settings, strategy: str | None = None, objective: str | None = None,
+            epochs: int | None = None, lr: float | None = None, frame_gap: int | None = None,
+            n_pairs: int | None = None, progress: bool = True, device=None) -> TTTResult:
+    """Run a strategy (default ``settings.ttt_strategy``) with an objective over ``videos`` → per-video results.
+
+    The caller's model is left untouched; every video starts from its trained state (episodic reset).
+    """
+    strategy = strategy or settings.ttt_strategy
+    epochs = settings.ttt_epochs if epochs is None else epochs
+    frame_gap = settings.ttt_frame_gap if frame_gap is None else frame_gap
+    device = torch.device(device) if device is not None else pick_device(settings)
+    get_strategy(strategy, frame_gap)  # fail early on a bad name
+    engine = TTTEngine.from_settings(model, settings, objective=objective, lr=lr, n_pairs=n_pairs).to(device)
+    total = sum(n_predictions(strategy, len(v), epochs) for v in videos)
+    label = STRATEGY_LABELS[strategy]
+    results = []
+    with tqdm(total=total, desc=f"{label} ({engine.objective})", unit="frame", disable=not progress) as bar:
+        for video in videos:
+            results.append(run_video(engine, video.to(device), strategy, epochs, frame_gap, bar))
+            bar.set_postfix(video=video.name, J=f"{results[-1].J:.3f}")
+    return TTTResult(strategy, engine.objective, epochs, engine.lr, frame_gap, results)
+
+
+def write_results(result: TTTResult, stem, settings=None) -> tuple[Path, Path]:
+    """``<stem>.csv`` (one row per video) and ``<stem>.json`` (per-frame J/F, per-pass J/F, losses, settings),
+    each written atomically."""
+    from dattt_nb.utils import atomic_path, atomic_write_json, git_commit, package_versions
+
+    stem = Path(stem)
+    csv, js = stem.with_suffix(".csv"), stem.with_suffix(".json")
+    with atomic_path(csv) as tmp:
+        result.table().to_csv(tmp)
+    record = result.to_dict()
+    if settings is not None:
+        record.update(settings=settings.to_dict(), commit=git_commit(), versions=package_versions())
+    atomic_write_json(js, record)
+    return csv, js

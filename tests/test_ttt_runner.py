@@ -1,0 +1,114 @@
+"""run_ttt over videos: episodic reset, repeatability, per-pass scores, sparse annotations, files on disk."""
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from _ttt_helpers import CI, ci_model, same, state, tiny_video
+from dattt_nb.metrics import evaluate_video
+from dattt_nb.ttt.runner import results_table, run_ttt, write_results
+
+
+@pytest.fixture(scope="module")
+def trained():
+    return ci_model()
+
+
+def _videos():
+    return [tiny_video("a", frames=3, seed=1), tiny_video("b", frames=3, seed=2)]
+
+
+def _run(model, videos, **kw):
+    kw = {"strategy": "loop", "epochs": 2, "lr": 1e-3, "progress": False, **kw}
+    return run_ttt(model, videos, CI, **kw)
+
+
+def test_each_video_starts_from_the_trained_state_and_runs_repeat(trained):
+    both = _run(trained, _videos())
+    alone = _run(trained, _videos()[1:])
+    b_both, b_alone = both.videos[1], alone.videos[0]
+    assert b_both.name == b_alone.name == "b"
+    assert torch.equal(b_both.masks, b_alone.masks), "video b does not depend on video a having run first"
+    assert b_both.losses == b_alone.losses
+    again = _run(trained, _videos())
+    assert all(torch.equal(x.masks, y.masks) and x.losses == y.losses for x, y in zip(both.videos, again.videos))
+
+
+def test_loop_result_has_per_pass_scores_and_a_final_reprediction(trained):
+    result = _run(trained, _videos()[:1], epochs=2)
+    v = result.videos[0]
+    assert v.masks.shape == (3, 32, 32) and v.masks.dtype == torch.bool and v.masks.device.type == "cpu"
+    assert v.pass_J.shape == (2, 3) and np.isfinite(v.pass_J).all()
+    assert np.array_equal(v.J_frames, v.pass_J[-1]), "the last pass is the result"
+    check = evaluate_video(tiny_video("a", frames=3, seed=1).masks, v.masks)
+    assert v.J == pytest.approx(check["J"], abs=1e-6) and v.F == pytest.approx(check["F"], abs=1e-6)
+    assert 0 <= v.final_J <= 1 and v.final_masks.shape == v.masks.shape
+    assert v.steps == 6 and len(v.losses) == 6 and len(v.step_depth_std) == 6
+    assert v.nonfinite == 0 and v.seconds > 0 and v.fps > 0
+    assert np.isfinite(v.depth_std_frames).all()
+
+
+def test_only_annotated_frames_are_scored(trained):
+    video = tiny_video("sparse", frames=3, annotated=[True, False, True])
+    v = run_ttt(trained, [video], CI, strategy="none", progress=False).videos[0]
+    assert math.isnan(v.J_frames[1]) and np.isfinite(v.J_frames[[0, 2]]).all()
+    assert v.J == pytest.approx(np.mean(v.J_frames[[0, 2]]))
+    assert v.steps == 0 and math.isnan(v.final_J)
+
+
+def test_the_callers_model_is_untouched(trained):
+    before = state(trained)
+    _run(trained, _videos()[:1], epochs=1, lr=1e-2)
+    assert same(before, state(trained)) and not trained.training
+
+
+def test_non_finite_steps_are_counted_and_the_run_goes_on(trained):
+    video = tiny_video("bad", frames=3)
+    video.frames[1, :, :2, :2] = float("nan")
+    v = _run(trained, [video], strategy="momentum", epochs=1).videos[0]
+    assert v.nonfinite == 1 and v.skipped == 1 and v.steps == 3
+    assert v.masks.shape == (3, 32, 32)
+
+
+def test_table_and_files(trained, tmp_path):
+    result = _run(trained, _videos(), strategy="naive", epochs=1)
+    table = results_table(result)
+    assert list(table.index) == ["a", "b"] and set(table["method"]) == {"TTT-N"}
+    assert {"J", "F", "steps", "nonfinite", "fps"} <= set(table.columns)
+    csv, js = write_results(result, tmp_path / "ttt" / "davis", settings=CI)
+    record = json.loads(js.read_text())
+    assert record["strategy"] == "naive" and record["settings"]["profile"] == "ci"
+    assert len(record["videos"][0]["J_frames"]) == 3 and csv.read_text().startswith("video,")
+
+
+def test_a_video_without_flow_is_refused(trained):
+    video = tiny_video()
+    video.flow = None
+    with pytest.raises(ValueError, match="no flow"):
+        run_ttt(trained, [video], CI, strategy="none", progress=False)
+
+
+def test_command_line_writes_results_and_masks(tmp_path, monkeypatch):
+    """``python -m dattt_nb.ttt`` on a DAVIS-layout folder (the trained model is stubbed to stay fast)."""
+    import dattt_nb.train
+    from dattt_nb.data.layout import write_video
+    from dattt_nb.ttt.__main__ import main
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "data"
+    for name in ("v1", "v2"):
+        masks = np.zeros((3, 32, 32), bool)
+        masks[:, 8:20, 10:22] = True
+        write_video(root, name, rng.integers(0, 255, (3, 32, 32, 3), dtype=np.uint8), masks=masks,
+                    flow_rgb=rng.integers(0, 255, (3, 32, 32, 3), dtype=np.uint8))
+    monkeypatch.setattr(dattt_nb.train, "load_or_train", lambda settings, variant, progress: (ci_model(), {}))
+    out = tmp_path / "out"
+    code = main(["--profile", "ci", "--strategy", "naive", "--root", str(root), "--split", "mine", "--out-dir",
+                 str(out), "--save-masks", "--no-progress", "-p", "device", "cpu"])
+    assert code == 0
+    record = json.loads((out / "mine.json").read_text())
+    assert [v["name"] for v in record["videos"]] == ["v1", "v2"] and record["label"] == "TTT-N"
+    assert (out / "mine.csv").is_file()
+    assert len(list((out / "mine_masks" / "Annotations" / "v2").glob("*.png"))) == 3
