@@ -165,7 +165,7 @@ def db_statistics(per_frame) -> dict[str, float]:
         warnings.simplefilter("ignore", category=RuntimeWarning)
         return dict(
             mean=float(np.nanmean(values)),
-            recall=float(np.nanmean(values > 0.5)),
+            recall=float(np.nanmean(np.where(np.isnan(values), np.nan, values > 0.5))),  # NaN frames: no vote
             decay=float(np.nanmean(bins[0]) - np.nanmean(bins[3])),
         )
 

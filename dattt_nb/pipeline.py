@@ -200,24 +200,103 @@ def run_pipeline(profile: str | None = None, only: list[str] | None = None, para
 
 # --- report ----------------------------------------------------------------------------------------------------
 
+REPORT_FOLD_ROWS = 20  # tables longer than this are folded (<details>) in the report
+_IMAGES = (".png", ".jpg", ".jpeg", ".svg", ".gif")
+
+
 def _csv_markdown(path: Path, max_rows: int = 50) -> str:
-    """A CSV as a markdown table (needs ``tabulate``), else verbatim in a code block."""
+    """A CSV as a markdown table (needs ``tabulate``; 4 significant digits, blank cells as —), else verbatim."""
     import pandas as pd
 
     try:
         table = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         return f"(could not read {path.name}: {err})"
-    note = f"\n\n({len(table)} rows, first {max_rows} shown)" if len(table) > max_rows else ""
+    rows = len(table)
+    note = f"\n\n({rows} rows, first {max_rows} shown)" if rows > max_rows else ""
     table = table.head(max_rows)
+    first = table.columns[0] if len(table.columns) else None
+    if str(first).startswith("Unnamed: ") and table[first].tolist() == list(range(len(table))):
+        table = table.drop(columns=first)  # a plain row number written by DataFrame.to_csv
+    table.columns = ["" if str(c).startswith("Unnamed: ") else c for c in table.columns]  # an unnamed index
     try:
-        return table.to_markdown(index=False) + note
+        text = table.astype(object).where(table.notna(), None).to_markdown(index=False, floatfmt=".4g",
+                                                                            missingval="—") + note
     except ImportError:  # tabulate is optional
-        return "```csv\n" + table.to_csv(index=False).rstrip() + "\n```" + note
+        text = "```csv\n" + table.to_csv(index=False).rstrip() + "\n```" + note
+    if rows > REPORT_FOLD_ROWS:
+        text = f"<details><summary>{rows} rows</summary>\n\n{text}\n\n</details>"
+    return text
+
+
+def _meta_line(path: Path) -> str:
+    """The ``meta`` that :func:`dattt_nb.results.save_table` stored beside a CSV, as one italic line."""
+    js = path.with_suffix(".json")
+    try:
+        meta = json.loads(js.read_text()).get("meta") if js.is_file() else None
+    except (json.JSONDecodeError, AttributeError, UnicodeDecodeError):
+        meta = None
+    if not isinstance(meta, dict) or not meta:
+        return ""
+    return "*" + "; ".join(f"{k}: {v}" for k, v in meta.items()).replace("*", "\\*") + "*"
+
+
+def _result_groups(results: Path, manifest: dict) -> list[tuple[str, list[Path]]]:
+    """Files under results/ grouped by stem (``x.csv`` + ``x.json`` + ``x.png``) into sections: the series' shared
+    tables first, then one section per notebook (files named ``NN_*``), linked to the executed notebook."""
+    files = sorted(p for p in results.rglob("*") if p.is_file() and not p.name.startswith("."))
+    outputs = {name[:2]: entry.get("output", "") for name, entry in manifest.get("notebooks", {}).items()}
+    sections: dict[str, list[Path]] = {}
+    for path in files:
+        prefix = path.name[:3]
+        if len(prefix) == 3 and prefix[:2].isdigit() and prefix[2] == "_":
+            out = outputs.get(prefix[:2])
+            title = f"Notebook {prefix[:2]}" + (f" ([{Path(out).stem}]({out}))" if out else "")
+        else:
+            title = "Tables shared across the series"
+        sections.setdefault(title, []).append(path)
+    def order(path: Path):  # shared: the paper's tables, then figures' data, then the rest; notebooks: as saved
+        kind = 0 if path.name.startswith("table") else 1 if path.name.startswith("fig") else 2
+        return (kind, path.name) if title_of[path].startswith("Tables") else (path.stat().st_mtime, path.name)
+
+    title_of = {p: t for t, ps in sections.items() for p in ps}
+    shared = [k for k in sections if not k.startswith("Notebook")]
+    return [(k, sorted(sections[k], key=order)) for k in shared + sorted(k for k in sections
+                                                                          if k.startswith("Notebook"))]
+
+
+def _link(run_dir: Path, path: Path, text: str | None = None) -> str:
+    rel = path.relative_to(run_dir).as_posix()
+    return f"[{text or rel}]({rel})"
+
+
+def _result_lines(run_dir: Path, files: list[Path]) -> list[str]:
+    """Markdown for one section: per stem (``x.csv`` + its ``x.json`` + ``x.png``) a heading, the file links, the
+    table with its meta and the figure; any other file as a link."""
+    lines: list[str] = []
+    stems: dict[Path, list[Path]] = {}
+    for path in files:
+        stems.setdefault(path.with_suffix(""), []).append(path)
+    for stem, paths in stems.items():
+        csv = next((p for p in paths if p.suffix.lower() == ".csv"), None)
+        images = [p for p in paths if p.suffix.lower() in _IMAGES]
+        twin = [p for p in paths if csv is not None and p.suffix.lower() == ".json"]  # save_table's JSON
+        others = [p for p in paths if p is not csv and p not in images and p not in twin]
+        if csv is not None or images:
+            lines += [f"### {stem.name}", ""]
+            if csv is not None:
+                meta = _meta_line(csv)
+                lines += [" · ".join(_link(run_dir, p, p.name) for p in [csv] + twin), ""] + ([meta, ""] if meta else [])
+                lines += [_csv_markdown(csv), ""]
+            lines += [line for img in images for line in (f"![{img.stem}]({img.relative_to(run_dir).as_posix()})", "")]
+        if others:
+            lines += [f"- {_link(run_dir, p)}" for p in others] + [""]
+    return lines
 
 
 def write_report(run_dir: str | Path) -> Path:
-    """Write ``<run_dir>/report.md``: the notebooks' status and timings, then every table and figure in results/."""
+    """Write ``<run_dir>/report.md``: the notebooks' status and timings (linked to the executed notebooks), then
+    every table (with its meta) and figure under results/, grouped by the notebook that saved it."""
     run_dir = Path(run_dir)
     manifest = load_manifest(run_dir)
     lines = [f"# dattt-nb run: {manifest.get('profile', run_dir.name)}", ""]
@@ -226,24 +305,22 @@ def write_report(run_dir: str | Path) -> Path:
                   f"- started {manifest.get('started')}, finished {manifest.get('finished')}",
                   f"- parameters: `{json.dumps(manifest.get('parameters', {}), sort_keys=True)}`", "",
                   "| notebook | status | seconds |", "|---|---|---:|"]
-        for name, entry in manifest.get("notebooks", {}).items():
+        total = 0.0
+        for name, entry in sorted(manifest.get("notebooks", {}).items()):  # series order
             status = entry.get("status", "?") + (" (reused)" if entry.get("reused") else "")
             seconds = entry.get("seconds")
+            total += seconds or 0.0
             lines.append(f"| [{name}]({entry.get('output', '')}) | {status} | "
                          f"{'' if seconds is None else f'{seconds:.1f}'} |")
-        lines.append("")
+        lines += [f"| total | | {total:.1f} |", ""]
     results = run_dir / "results"
-    files = sorted(p for p in results.rglob("*") if p.is_file()) if results.is_dir() else []
-    if files:
-        lines += ["## Results", ""]
-    for path in files:
-        rel = path.relative_to(run_dir).as_posix()
-        if path.suffix.lower() == ".csv":
-            lines += [f"### {rel}", "", _csv_markdown(path), ""]
-        elif path.suffix.lower() in (".png", ".jpg", ".jpeg", ".svg", ".gif"):
-            lines += [f"### {rel}", "", f"![{path.stem}]({rel})", ""]
-        else:
-            lines += [f"- [{rel}]({rel})"]
+    groups = _result_groups(results, manifest) if results.is_dir() else []
+    if groups:
+        lines += ["## Results", "",
+                  "Every table is a CSV with a JSON twin (the same rows and the meta shown in italics). Columns "
+                  "labelled *paper* hold the paper's published numbers, not measured here.", ""]
+    for title, files in groups:
+        lines += [f"## {title}", ""] + _result_lines(run_dir, files)
     report = run_dir / REPORT
     with atomic_path(report) as tmp:
         tmp.write_text("\n".join(lines).rstrip() + "\n")

@@ -77,6 +77,7 @@ def test_db_statistics_mean_recall_decay():
     assert stats == {"mean": 0.5, "recall": 0.5, "decay": 1.0}
     assert db_statistics([0.5, 0.6])["recall"] == 0.5  # recall counts values strictly above 0.5
     assert db_statistics([0.7])["decay"] == 0.0
+    assert db_statistics([0.9, np.nan, 0.9, np.nan])["recall"] == 1.0  # frames without ground truth are ignored
     long = db_statistics(np.linspace(1, 0, 400))  # > 255 frames: the official uint8 bins would wrap
     assert long["decay"] == pytest.approx(0.75, abs=0.01)
     with pytest.raises(ValueError):

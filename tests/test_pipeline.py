@@ -10,7 +10,7 @@ from dattt_nb.pipeline import PipelineError, plan_parameters, run_pipeline, sele
 WRITE_RESULT = """\
 import os
 from pathlib import Path
-assert os.environ["MPLBACKEND"] == "Agg" and os.environ["DATTT_PROFILE"] == PROFILE
+assert os.environ["MPLBACKEND"].endswith("backend_inline") and os.environ["DATTT_PROFILE"] == PROFILE
 assert Path.cwd().name == "nbs", Path.cwd()  # the kernel runs in the notebooks' folder
 out = Path(os.environ["DATTT_RUNS"]) / PROFILE / "results"
 out.mkdir(parents=True, exist_ok=True)
@@ -139,3 +139,22 @@ def test_report_renders_tables_and_figures(tmp_path):
     report = write_report(tmp_path).read_text()
     assert "baseline" in report and "0.5" in report
     assert "![curve](results/figs/curve.png)" in report and "[results/notes.json](results/notes.json)" in report
+
+
+def test_report_groups_results_by_notebook_and_shows_meta(tmp_path):
+    results = tmp_path / "ci" / "results"
+    results.mkdir(parents=True)
+    (tmp_path / "ci" / "manifest.json").write_text(json.dumps({"profile": "ci", "notebooks": {
+        "08_evaluation": {"status": "ok", "seconds": 12.5, "output": "notebooks/08_evaluation.ipynb"}}}))
+    (results / "table3_strategies.csv").write_text("strategy,davis_J\nnone,77.123456\nloop,\n")
+    (results / "table3_strategies.json").write_text(json.dumps({"meta": {"units": "x100"}, "rows": []}))
+    (results / "08_fig6.png").write_bytes(b"\x89PNG")
+    (results / "08_long.csv").write_text("i,v\n" + "".join(f"{i},{i}\n" for i in range(30)))
+    report = write_report(tmp_path / "ci").read_text()
+    assert "| total | | 12.5 |" in report
+    shared, notebook = report.index("## Tables shared across the series"), report.index("## Notebook 08")
+    assert shared < report.index("### table3_strategies") < notebook < report.index("![08_fig6](results/08_fig6.png)")
+    assert "[08_evaluation](notebooks/08_evaluation.ipynb)" in report[notebook:]
+    assert "*units: x100*" in report and "77.12" in report and "77.123456" not in report and "—" in report
+    assert "[table3_strategies.json](results/table3_strategies.json)" in report, "the JSON twin is linked"
+    assert "<details><summary>30 rows</summary>" in report

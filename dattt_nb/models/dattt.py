@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .aux_heads import AUX_TASKS, build_aux_head
 from .backbones import create_encoder
 from .decoders import MLPDecoder
 from .modulation import MODULATIONS, DepthModulation
@@ -17,6 +18,20 @@ VARIANT_DOCS = {
     "beta": "+ depth decoder + modulation with β only (D_m ← D_m + β)",
     "alpha+beta": "+ depth decoder + full modulation (eq. 3)",
 }
+# Table 4's auxiliary-task baselines: the two-stream baseline (no D_d, no M) + a self-supervised head on E_v
+AUX_VARIANTS = {"rot": dict(modulation="none", aux="rotation"), "mae": dict(modulation="none", aux="mae")}
+AUX_VARIANT_DOCS = {"rot": "two-stream baseline + rotation-prediction head on E_v (TTT-Rot, Sun et al. 2020)",
+                    "mae": "two-stream baseline + masked-reconstruction head on E_v (TTT-MAE, Gandelsman et al. 2022)"}
+TRAIN_VARIANTS = VARIANTS + tuple(AUX_VARIANTS)  # every name load_or_train / train accept
+
+
+def variant_options(variant: str) -> dict:
+    """Model options of a trainable variant: ``{"modulation": ..., "aux": ...}`` (Table 1 names and rot / mae)."""
+    if variant in AUX_VARIANTS:
+        return dict(AUX_VARIANTS[variant])
+    if variant in VARIANTS:
+        return dict(modulation=variant, aux=None)
+    raise ValueError(f"unknown model variant {variant!r}; choose one of {TRAIN_VARIANTS}")
 
 
 class DATTTNet(nn.Module):
@@ -27,13 +42,15 @@ class DATTTNet(nn.Module):
 
     def __init__(self, backbone: str = "mit_b0", decoder_dim: int = 64, modulation: str = "alpha+beta",
                  pretrained: bool = False, pretrained_file: str | None = None, drop_path_rate: float = 0.1,
-                 image_size: int | None = None):
+                 image_size: int | None = None, aux: str | None = None):
         super().__init__()
         if modulation not in VARIANTS:
             raise ValueError(f"unknown model variant {modulation!r}; choose one of {VARIANTS}")
+        if aux is not None and aux not in AUX_TASKS:
+            raise ValueError(f"unknown auxiliary task {aux!r}; choose one of {AUX_TASKS} (or None)")
         self.variant = modulation
         self.config = dict(backbone=backbone, decoder_dim=decoder_dim, modulation=modulation,
-                           drop_path_rate=drop_path_rate, image_size=image_size)
+                           drop_path_rate=drop_path_rate, image_size=image_size, aux=aux)
         enc = dict(pretrained=pretrained, pretrained_file=pretrained_file, drop_path_rate=drop_path_rate,
                    img_size=image_size)
         self.image_encoder = create_encoder(backbone, **enc)  # E_v
@@ -43,6 +60,8 @@ class DATTTNet(nn.Module):
         self.depth_decoder = MLPDecoder(channels, decoder_dim) if modulation != "none" else None  # D_d
         self.modulation = (DepthModulation(decoder_dim, len(channels), modulation)
                            if modulation in MODULATIONS else None)  # M
+        # TTT-Rot / TTT-MAE baselines (Table 4): a self-supervised head on E_v, not used by forward()
+        self.aux_head = build_aux_head(aux, channels, decoder_dim, self.image_encoder.reductions[0])
 
     @property
     def feature_channels(self) -> list[int]:
@@ -90,8 +109,11 @@ class DATTTNet(nn.Module):
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         """Parameters by part name: image_encoder, flow_encoder, mask_decoder, depth_decoder, modulation."""
         parts = ("image_encoder", "flow_encoder", "mask_decoder", "depth_decoder", "modulation")
-        return {name: list(getattr(self, name).parameters()) if getattr(self, name) is not None else []
-                for name in parts}
+        groups = {name: list(getattr(self, name).parameters()) if getattr(self, name) is not None else []
+                  for name in parts}
+        if self.aux_head is not None:  # only models with an auxiliary head have this group
+            groups["aux_head"] = list(self.aux_head.parameters())
+        return groups
 
 
 def _upsample(logits: torch.Tensor, size) -> torch.Tensor:
@@ -105,17 +127,19 @@ def build_model(settings=None, **overrides) -> DATTTNet:
     """A :class:`DATTTNet` from :class:`~dattt_nb.config.Settings` (backbone, decoder_dim, modulation, ...).
 
     ``overrides`` win: any of ``backbone, decoder_dim, modulation, pretrained, pretrained_file,
-    drop_path_rate, image_size`` (``variant`` is accepted as an alias of ``modulation``).
+    drop_path_rate, image_size`` and ``aux`` ("rotation" | "mae" | None: the Table 4 auxiliary head on E_v).
+    ``variant`` is accepted as an alias of ``modulation``, and ``variant="rot"`` / ``"mae"`` mean the two-stream
+    baseline with that auxiliary head.
     """
     if "variant" in overrides:
-        overrides["modulation"] = overrides.pop("variant")
+        overrides.update(variant_options(overrides.pop("variant")))
     kwargs = {}
     if settings is not None:
         kwargs = {k: getattr(settings, k) for k in MODEL_KEYS}
         if settings.extra.get("pretrained_file"):
             kwargs["pretrained_file"] = settings.extra["pretrained_file"]
-    unknown = set(overrides) - set(MODEL_KEYS) - {"pretrained_file"}
+    unknown = set(overrides) - set(MODEL_KEYS) - {"pretrained_file", "aux"}
     if unknown:
-        raise TypeError(f"unknown model option(s) {sorted(unknown)}; valid: {sorted(MODEL_KEYS)} + pretrained_file")
+        raise TypeError(f"unknown model option(s) {sorted(unknown)}; valid: {sorted(MODEL_KEYS)} + pretrained_file, aux")
     kwargs.update(overrides)
     return DATTTNet(**kwargs)

@@ -15,11 +15,12 @@ import sys
 
 def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The train options (shared with ``dattt-nb train``)."""
-    from dattt_nb.models import VARIANTS
+    from dattt_nb.models import TRAIN_VARIANTS
 
     p.add_argument("--profile", help="named profile: ci | tiny | paper (default: $DATTT_PROFILE or tiny)")
-    p.add_argument("--variant", default=None, choices=VARIANTS,
-                   help="model variant (Table 1): none | head | alpha | beta | alpha+beta (default: the profile's)")
+    p.add_argument("--variant", default=None, choices=TRAIN_VARIANTS,
+                   help="model variant (Table 1): none | head | alpha | beta | alpha+beta, or the Table 4 baselines "
+                        "rot | mae (default: the profile's)")
     p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                    help="override a setting, e.g. -p train_steps 500 (value parsed as YAML); repeatable")
     p.add_argument("--force", action="store_true", help="start from scratch even if a checkpoint exists")

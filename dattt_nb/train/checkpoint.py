@@ -12,8 +12,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from dattt_nb.config import Settings, run_dir
+from dattt_nb.config import PROFILES, Settings, run_dir
 from dattt_nb.utils import atomic_torch_save
+
+LAMBDA_AUX = 1.0  # weight of the auxiliary loss in stage 1 (TTT-Rot / TTT-MAE; Sun et al. 2020 sum them unweighted)
 
 # settings that do not change what stage 1 computes: they never invalidate a trained checkpoint
 IGNORED_KEYS = frozenset({
@@ -23,14 +25,23 @@ IGNORED_KEYS = frozenset({
 
 
 def checkpoint_dir(settings: Settings, variant: str) -> Path:
-    """``run_dir(settings)/checkpoints/<variant>/`` (holds ``best.pt`` and ``last.pt``)."""
-    return run_dir(settings) / "checkpoints" / variant
+    """``run_dir(settings)/checkpoints/<variant>/`` (holds ``best.pt`` and ``last.pt``); with a backbone other than
+    the profile's, ``checkpoints/<backbone>/<variant>/``, so e.g. a ResNet-18 baseline never replaces the MiT one."""
+    default = PROFILES.get(settings.profile, {}).get("backbone", Settings.backbone)
+    base = run_dir(settings) / "checkpoints"
+    return base / variant if settings.backbone == default else base / settings.backbone / variant
 
 
 def train_config(settings: Settings, variant: str) -> dict:
-    """What a checkpoint records about how it was made: every setting plus the model variant."""
+    """What a checkpoint records about how it was made: every setting, the model variant and its auxiliary head
+    (``aux``: None, or the Table 4 task "rotation" / "mae", with its weight ``lambda_aux``)."""
+    from dattt_nb.models import variant_options
+
     config = _plain(settings.to_dict())
     config["variant"] = variant
+    aux = variant_options(variant)["aux"]
+    config["aux"] = aux
+    config["lambda_aux"] = LAMBDA_AUX if aux is not None else None
     return config
 
 
@@ -102,7 +113,10 @@ def load_model(path: str | Path, device="cpu"):
     ckpt = load_checkpoint(path)
     config = ckpt.get("config", {})
     settings = settings_from_config(config)
-    model = build_model(settings, modulation=config.get("variant", settings.modulation), pretrained=False)
+    model = build_model(settings, variant=config.get("variant", settings.modulation), pretrained=False)
+    if (model.aux_head.task if model.aux_head is not None else None) != config.get("aux"):
+        raise ValueError(f"checkpoint {path}: variant {config.get('variant')!r} does not match its recorded "
+                         f"auxiliary head {config.get('aux')!r}")
     load_weights(model, ckpt["model"], source=f"checkpoint {path}")
     return model.to(device).eval(), ckpt
 

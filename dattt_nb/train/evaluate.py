@@ -50,9 +50,10 @@ def evaluate_benchmark(model, settings, splits=None, batch_size: int = 32) -> pd
     from dattt_nb.data.layout import load_split
     from dattt_nb.data.prepare import TEST_SPLIT_LABELS, TEST_SPLITS, ensure_benchmark
 
-    roots = ensure_benchmark(settings)
+    splits = list(splits or TEST_SPLITS)
+    roots = ensure_benchmark(settings, splits=splits, verbose=False)
     rows = []
-    for split in splits or TEST_SPLITS:
+    for split in splits:
         per_video = evaluate_split(model, load_split(roots[split], size=settings.image_size), settings, batch_size)
         rows.append(dict(split=split, dataset=TEST_SPLIT_LABELS.get(split, split), J=per_video["J"].mean(),
                          F=per_video["F"].mean(), videos=len(per_video)))

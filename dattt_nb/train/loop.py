@@ -19,11 +19,11 @@ import torch.distributed as dist
 
 from dattt_nb.config import Settings, pick_device
 from dattt_nb.losses import joint_loss
-from dattt_nb.models import VARIANTS, build_model
+from dattt_nb.models import TRAIN_VARIANTS, aux_loss, build_model, variant_options
 from dattt_nb.utils import seed_everything
 
 from .augment import TrainAugment
-from .checkpoint import (checkpoint_dir, config_diff, load_checkpoint, load_weights, same_training,
+from .checkpoint import (LAMBDA_AUX, checkpoint_dir, config_diff, load_checkpoint, load_weights, same_training,
                          save_checkpoint, train_config)
 from .evaluate import evaluate_split
 
@@ -96,8 +96,8 @@ def lr_lambda(total_steps: int, warmup: int):
 
 
 def make_optimizer(model, settings: Settings):
-    """AdamW (lr, weight decay from settings) with a short warm-up and a cosine schedule."""
-    opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    """AdamW (lr, weight decay from settings; the fused kernel) with a short warm-up and a cosine schedule."""
+    opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay, fused=True)
     warmup = max(1, min(100, settings.train_steps // 20))
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(settings.train_steps, warmup))
 
@@ -137,16 +137,17 @@ def train(settings: Settings, variant: str | None = None, *, out_dir: str | Path
           progress: bool = True) -> dict:
     """Train the two-stream model on eq. 2 for ``settings.train_steps`` steps; returns an info dict.
 
-    ``variant`` (default ``settings.modulation``) picks the Table 1 architecture. Checkpoints go to
+    ``variant`` (default ``settings.modulation``) picks the Table 1 architecture, or "rot" / "mae": the two-stream
+    baseline with an auxiliary head on E_v (Table 4), trained on BCE + λ_aux · its loss. Checkpoints go to
     ``out_dir`` (default ``run_dir/checkpoints/<variant>``). Data: ``data`` ({"train", "val"} lists of
     Video), else ``roots`` ({"train", "val"} dataset folders), else the settings' benchmark. A run stops early
     after ``max_steps_this_call`` steps or when ``callback(step, parts)`` returns True, saving ``last.pt``;
     calling again resumes there.
     """
     variant = variant or settings.modulation
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; choose one of {VARIANTS}")
-    settings = dataclasses.replace(settings, modulation=variant)
+    if variant not in TRAIN_VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; choose one of {TRAIN_VARIANTS}")
+    settings = dataclasses.replace(settings, modulation=variant_options(variant)["modulation"])
     rank, world, local_rank = _distributed()
     device = pick_device(settings)
     if device.type == "cuda" and world > 1:
@@ -158,7 +159,7 @@ def train(settings: Settings, variant: str | None = None, *, out_dir: str | Path
     main = rank == 0
 
     seed_everything(settings.seed, deterministic=device.type == "cpu")
-    model = build_model(settings, modulation=variant).to(device)
+    model = build_model(settings, variant=variant).to(device)
     optimizer, scheduler = make_optimizer(model, settings)
     autocast, scaler = _amp(device)
 
@@ -258,8 +259,12 @@ def train(settings: Settings, variant: str | None = None, *, out_dir: str | Path
             in_update = True
             with autocast:
                 mask_logits, depth_logits = net(frames, flow)
+                aux = aux_loss(model, frames) if model.aux_head is not None else None  # Table 4 baselines
             loss, parts = joint_loss(mask_logits.float(), None if depth_logits is None else depth_logits.float(),
                                      masks, depth, settings.lambda_depth)
+            if aux is not None:
+                loss = loss + LAMBDA_AUX * aux.float()
+                parts.update(aux=aux.detach().float(), total=loss.detach())
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
@@ -275,8 +280,10 @@ def train(settings: Settings, variant: str | None = None, *, out_dir: str | Path
             scheduler.step()
             state["step"] += 1
             in_update = False
-            values = torch.stack([parts["bce"], parts["silog"], parts["total"]]).tolist()
-            for key, value in zip(("bce", "silog", "total"), values):
+            keys = ("bce", "silog", "total") + (("aux",) if "aux" in parts else ())
+            values = torch.stack([parts[k] for k in keys]).tolist()
+            for key, value in zip(keys, values):
+                state["history"].setdefault(key, [])
                 state["history"][key].append(value)
                 running[key] = value if key not in running else 0.95 * running[key] + 0.05 * value
             state["history"]["step"].append(state["step"])
@@ -327,7 +334,7 @@ def load_or_train(settings: Settings, variant: str = "alpha+beta", force: bool =
     from .checkpoint import load_model
 
     settings = dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
-    settings = dataclasses.replace(settings, modulation=variant)
+    settings = dataclasses.replace(settings, modulation=variant_options(variant)["modulation"])
     out = checkpoint_dir(settings, variant)
     last, best = out / "last.pt", out / "best.pt"
     trained_now = False

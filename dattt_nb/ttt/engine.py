@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from dattt_nb.ttt.objectives import OBJECTIVES, TTTBatch, check_objective, params_for
+from dattt_nb.ttt.objectives import OBJECTIVES, TTTBatch, check_objective, params_for, prepare_bn
 
 
 @dataclass
@@ -29,11 +29,14 @@ class StepInfo:
 
 
 def configure_model(model: nn.Module, objective: str) -> list[nn.Parameter]:
-    """Only the objective's parameters require gradients (official: E_v for depth); returns them."""
+    """Only the objective's parameters require gradients (official: E_v for depth); returns them. For BN
+    adaptation, BatchNorm statistics become cumulative averages over the test video (``objectives.prepare_bn``)."""
     params = params_for(objective, model)
     model.requires_grad_(False)
     for p in params:
         p.requires_grad_(True)
+    if objective == "bn":
+        prepare_bn(model)
     return params
 
 

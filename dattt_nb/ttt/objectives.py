@@ -12,9 +12,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dattt_nb.losses import silog_loss
-from dattt_nb.ttt.views import make_views
+from dattt_nb.models.aux_heads import aux_head, mae_loss, patch_mask, rotate_batch, rotation_loss  # noqa: F401
+from dattt_nb.ttt.views import apply_geometry, make_views, sample_geometry
 
 NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
+BN_PRIOR = 1  # BN adaptation: the training statistics weigh as much as this many test batches (Schneider et al. 2020)
 
 
 @dataclass
@@ -32,6 +34,14 @@ class TTTBatch:
     def views(self) -> tuple[Tensor, Tensor]:
         """(view1, view2), each (n_pairs, 3, H, W): shared geometry, independent photometry (official)."""
         return make_views(self.frame, self.n_pairs, self.scale, self.generator)
+
+    @functools.cached_property
+    def geometric_views(self) -> tuple[Tensor, Tensor]:
+        """(frames, flows), each (n_pairs, 3, H, W): flip / zoom / crop of the frame and its flow with the same
+        geometry per view and no colour change — the test batch of TENT and BN (a single frame is too small a batch
+        for BatchNorm, and photometric jitter would distort the very statistics BN re-estimates)."""
+        theta = sample_geometry(self.n_pairs, self.scale, self.generator)
+        return apply_geometry(self.frame, theta), apply_geometry(self.flow, theta)
 
 
 def spatial_std(depth: Tensor) -> Tensor:
@@ -58,63 +68,40 @@ def binary_entropy(logits: Tensor) -> Tensor:
 
 
 def tent_entropy(model: nn.Module, batch: TTTBatch) -> Tensor:
-    """TENT (Wang et al. 2021; Table 4): entropy of the mask prediction of the test frame."""
-    mask_logits, depth_logits = model(batch.frame, batch.flow)
+    """TENT (Wang et al. 2021; Table 4): entropy of the mask prediction on the test batch (the frame's geometric
+    views); only the normalisation layers' affine parameters adapt (:func:`params_for`)."""
+    mask_logits, depth_logits = model(*batch.geometric_views)
     if depth_logits is not None:
         batch.stats["depth_std"] = spatial_std(torch.sigmoid(depth_logits.detach()))
     return binary_entropy(mask_logits)
 
 
+def bn_layers(model: nn.Module) -> list[nn.Module]:
+    """Every BatchNorm layer (MiT / PVT and Swin encoders have none: they normalise with LayerNorm)."""
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+def prepare_bn(model: nn.Module, prior: int = BN_PRIOR) -> None:
+    """Make BN's running statistics a cumulative average (``momentum=None``) in which the trained statistics count
+    as ``prior`` batches; the engine snapshots this state, so every episodic reset starts the average again."""
+    for m in bn_layers(model):
+        m.momentum = None
+        if m.num_batches_tracked is not None:
+            m.num_batches_tracked.fill_(prior)
+
+
 def bn_statistics(model: nn.Module, batch: TTTBatch) -> Tensor:
-    """BN adaptation (Table 4): a train-mode forward re-estimates normalisation statistics; the loss is 0, so no
-    step (NaN when the prediction is not finite, so the engine's guard puts the statistics back)."""
+    """BN adaptation (Schneider et al. 2020; Table 4): a forward of the test batch with only the BatchNorm layers in
+    train mode folds its statistics into their running averages (:func:`prepare_bn`); no weight changes. The loss is
+    0, so no step (NaN when the prediction is not finite, so the engine's guard puts the statistics back)."""
+    model.eval()
+    for m in bn_layers(model):
+        m.train()
     with torch.no_grad():
-        mask_logits, depth_logits = model(batch.frame, batch.flow)
+        mask_logits, depth_logits = model(*batch.geometric_views)
     if depth_logits is not None:
         batch.stats["depth_std"] = spatial_std(torch.sigmoid(depth_logits))
     return mask_logits.mean() * 0
-
-
-def aux_head(model: nn.Module, task: str) -> nn.Module:
-    """The auxiliary self-supervised head on E_v that TTT-Rot / TTT-MAE need (``model.aux_head``, ``.task``)."""
-    head = getattr(model, "aux_head", None)
-    if head is None or getattr(head, "task", None) != task:
-        found = "no aux_head" if head is None else f"an aux_head for {getattr(head, 'task', None)!r}"
-        raise ValueError(f"objective {task!r} needs a model trained with an auxiliary {task} head on E_v "
-                         f"(model.aux_head with aux_head.task == {task!r}); this model has {found}")
-    return head
-
-
-def rotate_batch(images: Tensor) -> tuple[Tensor, Tensor]:
-    """Rotate image k of a square batch by (k mod 4) × 90°; returns (rotated, labels) for TTT-Rot."""
-    labels = torch.arange(len(images), device=images.device) % 4
-    rotated = images.clone()
-    for k in range(1, 4):
-        rotated[labels == k] = torch.rot90(images[labels == k], k, dims=(-2, -1))
-    return rotated, labels
-
-
-def rotation_loss(model: nn.Module, images: Tensor) -> Tensor:
-    """TTT-Rot (Sun et al. 2020): cross-entropy of the aux head predicting each image's rotation from E_v."""
-    rotated, labels = rotate_batch(images)
-    return F.cross_entropy(aux_head(model, "rotation")(model.image_features(rotated)), labels)
-
-
-def patch_mask(n: int, size: tuple[int, int], patch: int, ratio: float = 0.75, generator=None) -> Tensor:
-    """(n, 1, H, W) float mask, 1 on a random ``ratio`` of the ``patch``-sized squares (MAE's random masking)."""
-    gh, gw = -(-size[0] // patch), -(-size[1] // patch)
-    keep = torch.rand(n, gh * gw, generator=generator).argsort(dim=1) < round(ratio * gh * gw)
-    grid = keep.float().view(n, 1, gh, gw)
-    return grid.repeat_interleave(patch, 2).repeat_interleave(patch, 3)[..., :size[0], :size[1]]
-
-
-def mae_loss(model: nn.Module, images: Tensor, generator=None, ratio: float = 0.75) -> Tensor:
-    """TTT-MAE (Gandelsman et al. 2022): the aux head reconstructs masked patches from E_v; MSE on masked pixels."""
-    head = aux_head(model, "mae")
-    mask = patch_mask(len(images), tuple(images.shape[-2:]), max(1, images.shape[-1] // 8), ratio, generator)
-    mask = mask.to(images.device, images.dtype)
-    recon = head(model.image_features(images * (1 - mask)))
-    return ((recon - images) ** 2 * mask).sum() / (mask.sum() * images.shape[1]).clamp_min(1)
 
 
 def rotation(model: nn.Module, batch: TTTBatch) -> Tensor:

@@ -1,0 +1,172 @@
+"""Table 4: TENT, BN, TTT-Rot and TTT-MAE against depth-aware TTT, and the TTT columns of Table 1.
+
+Each row of the paper's Table 4 is a (trained model, TTT objective) pair run with the same strategy and budget:
+:data:`METHODS` lists them. :func:`table4` lays the scores out like the paper (no-TTT rows absolute, TTT rows as
+changes from their own model's no-TTT row, ×100); :func:`plot_delta_j` draws the changes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from dattt_nb.ttt.report import CLEAN_SPLIT, shifted, split_label, split_scores
+from dattt_nb.ttt.runner import TTTResult
+
+BACKBONE_LABELS = {"mit_b0": "MiT-b0", "mit_b1": "MiT-b1", "swin_tiny": "Swin-T", "resnet18": "ResNet-18",
+                   "resnet50": "ResNet-50"}
+
+
+@dataclass(frozen=True)
+class Method:
+    """A TTT row of Table 4: the paper's label, the trained model it adapts (variant, backbone) and its objective."""
+
+    label: str
+    variant: str  # load_or_train variant: "none" (Baseline), "rot", "mae", "alpha+beta" (DATTT)
+    objective: str  # dattt_nb.ttt.objectives name
+    backbone: str | None = None  # None: the profile's backbone
+
+    @property
+    def own_model(self) -> bool:
+        """Whether the method has its own trained model (TTT-Rot, TTT-MAE, DATTT) or adapts the Baseline (TENT, BN)."""
+        return self.variant != "none"
+
+    @property
+    def model(self) -> str:
+        return model_key(self.variant, self.backbone)
+
+
+METHODS = (Method("TENT", "none", "tent"), Method("BN", "none", "bn"), Method("TTT-Rot", "rot", "rotation"),
+           Method("TTT-MAE", "mae", "mae"), Method("DATTT", "alpha+beta", "depth"))
+
+
+def model_key(variant: str, backbone: str | None = None) -> str:
+    """``variant`` on the profile's backbone, ``variant@backbone`` on another one."""
+    return variant if not backbone else f"{variant}@{backbone}"
+
+
+def methods(bn_backbone: str | None = "resnet18", backbone: str = "mit_b0") -> list[Method]:
+    """Table 4's methods on the profile's ``backbone``, then TENT and BN on a BatchNorm backbone (MiT and Swin
+    normalise with LayerNorm, which has no statistics to re-estimate); no extra rows when it is the same backbone."""
+    if not bn_backbone or bn_backbone == backbone:
+        return list(METHODS)
+    return list(METHODS) + [Method("TENT", "none", "tent", bn_backbone), Method("BN", "none", "bn", bn_backbone)]
+
+
+def _values(results: dict[str, TTTResult]) -> dict[str, float]:
+    s = split_scores(results)
+    row = {}
+    for split in s.index:
+        row[f"{split}_J"], row[f"{split}_F"] = s.loc[split, "J"], s.loc[split, "F"]
+    sh = shifted(s.index)
+    row["shifted_J"], row["shifted_F"] = s.loc[sh, "J"].mean(), s.loc[sh, "F"].mean()
+    row["mean_J"], row["mean_F"] = s["J"].mean(), s["F"].mean()
+    return row
+
+
+def table4(no_ttt: dict[str, dict[str, TTTResult]], ttt: dict[Method, dict[str, TTTResult]],
+           backbone: str = "mit_b0") -> pd.DataFrame:
+    """The Table 4 analogue, ×100: per backbone, Baseline (absolute), then each method — its own model's no-TTT row
+    (absolute) when it has one, and its TTT row as the change from that no-TTT row (``value_kind`` delta).
+
+    ``no_ttt`` maps :func:`model_key` to No TTT results per split, ``ttt`` maps a :class:`Method` to its results.
+    Columns: backbone, method, ttt, value_kind, objective, ``<split>_J``, ``<split>_F``, shifted and mean."""
+    rows, names = [], []
+    backbones = list(dict.fromkeys(m.backbone or backbone for m in ttt))
+    for bb in backbones:
+        suffix = "" if bb == backbone else f" · {BACKBONE_LABELS.get(bb, bb)}"
+        key = model_key("none", None if bb == backbone else bb)
+
+        def add(name, method, ttt_flag, kind, objective, values):
+            names.append(name + suffix)
+            rows.append(dict(backbone=BACKBONE_LABELS.get(bb, bb), method=method, ttt=ttt_flag, value_kind=kind,
+                             objective=objective, **values))
+
+        if key in no_ttt:
+            add("Baseline", "Baseline", "no", "absolute", "", _values(no_ttt[key]))
+        for m, results in ttt.items():
+            if (m.backbone or backbone) != bb:
+                continue
+            base = _values(no_ttt[m.model])
+            if m.own_model:
+                add(f"{m.label} (no TTT)", m.label, "no", "absolute", "", base)
+            adapted = _values(results)
+            add(m.label, m.label, "yes", "delta", m.objective, {k: adapted[k] - base[k] for k in adapted})
+    df = pd.DataFrame(rows, index=pd.Index(names, name="row"))
+    if df.index.duplicated().any():
+        raise ValueError(f"two Table 4 rows share a name: {list(df.index[df.index.duplicated()])}")
+    return df
+
+
+def table4_layout(table: pd.DataFrame, measure: str = "J") -> pd.DataFrame:
+    """The paper's layout for one measure: rows as in :func:`table4`, columns the datasets (+ shifted / all means)."""
+    cols = [c for c in table.columns if c.endswith(f"_{measure}")]
+    out = table[cols].astype(float).copy()
+    out.columns = [split_label(c[:-len(measure) - 1]) if c[:-len(measure) - 1] not in ("shifted", "mean")
+                   else f"{c[:-len(measure) - 1]} (mean)" for c in cols]
+    out.insert(0, "value", table["value_kind"].map({"absolute": "no TTT", "delta": "Δ with TTT"}))
+    return out.round(2)
+
+
+def plot_delta_j(table: pd.DataFrame, measure: str = "J", ax=None):
+    """Grouped bars: the change made by each method's TTT (×100) on every test split and the shifted splits' mean."""
+    import matplotlib.pyplot as plt
+
+    deltas = table[table["value_kind"] == "delta"]
+    cols = [c for c in table.columns if c.endswith(f"_{measure}") and not c.startswith("mean")]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(7.0, 1.3 * len(cols) + 3), 3.4))
+    x = np.arange(len(cols))
+    width = 0.8 / max(1, len(deltas))
+    colors = plt.get_cmap("tab10")
+    for i, (name, row) in enumerate(deltas.iterrows()):
+        hatch = "//" if row["backbone"] != deltas["backbone"].iloc[0] else None
+        ax.bar(x + (i - (len(deltas) - 1) / 2) * width, row[cols].astype(float), width, label=name,
+               color=colors(i), hatch=hatch, edgecolor="white" if hatch else None)
+    ax.axhline(0, color="#37474f", lw=0.8)
+    ax.set_xticks(x, [split_label(c[:-len(measure) - 1]) if not c.startswith("shifted") else "shifted (mean)"
+                      for c in cols])
+    ax.set_ylabel(f"Δ{measure} × 100 (TTT − no TTT)")
+    ax.set_title(f"Table 4 analogue: change of {measure} made by each TTT method (TTT-LTV, same budget)", fontsize=10)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=7, ncol=2)
+    return ax.figure
+
+
+def table1_ttt(no_ttt: dict[str, dict[str, TTTResult]], ttt: dict[str, dict[str, TTTResult]]) -> pd.DataFrame:
+    """Table 1 with TTT, ×100: per variant (none / head / alpha+beta) J per split without TTT, with depth-aware TTT
+    and the change; a variant without a depth decoder has no depth-aware TTT (empty cells)."""
+    rows = {}
+    for variant, results in no_ttt.items():
+        base = split_scores(results)["J"]
+        row = {"depth_decoder": "no" if variant == "none" else "yes",
+               "modulation": "no" if variant in ("none", "head") else variant}
+        adapted = split_scores(ttt[variant])["J"] if variant in ttt else None
+        for split in base.index:
+            row[f"{split}_J"] = base[split]
+            row[f"{split}_J_ttt"] = np.nan if adapted is None else adapted[split]
+            row[f"{split}_dJ"] = np.nan if adapted is None else adapted[split] - base[split]
+        rows[variant] = row
+    df = pd.DataFrame.from_dict(rows, orient="index")
+    df.index.name = "variant"
+    return df
+
+
+def merge_table1(existing: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:
+    """``new``'s columns written into ``existing`` (notebook 03's no-TTT table, if saved) row by row; other columns
+    of ``existing`` are kept."""
+    if existing is None:
+        return new
+    out = existing.copy()
+    out.index = out.index.astype(str)
+    out.index.name = new.index.name
+    for variant in new.index:
+        for col in new.columns:
+            out.loc[variant, col] = new.loc[variant, col]
+    return out
+
+
+def clean_and_shifted(table: pd.DataFrame, row: str, measure: str = "J") -> tuple[float, float]:
+    """(clean split, shifted mean) of one row of :func:`table4`."""
+    return float(table.loc[row, f"{CLEAN_SPLIT}_{measure}"]), float(table.loc[row, f"shifted_{measure}"])
