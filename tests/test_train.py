@@ -151,6 +151,7 @@ def test_evaluate_split_scores_each_video(data):
     assert ((table["F"] >= 0) & (table["F"] <= 1)).all()
 
 
+@pytest.mark.slow  # ~30 s: two fresh Python processes import torch + timm
 def test_torchrun_two_cpu_processes_write_one_checkpoint(tmp_path, clips):
     for split, items in clips.items():
         for c in items:

@@ -205,7 +205,8 @@ def most_changed(base: dict[str, TTTResult], adapted: dict[str, TTTResult], n: i
 
 def run_splits(model, data: dict[str, list], settings, strategy: str | None = None, **kw) -> dict[str, TTTResult]:
     """{split: TTTResult} of one strategy on every split of ``data`` (cached, see :func:`cached_ttt`)."""
-    return {split: cached_ttt(model, videos, settings, split, strategy=strategy, **kw) for split, videos in data.items()}
+    return {split: cached_ttt(model, videos, settings, split, strategy=strategy, **kw)
+            for split, videos in data.items()}
 
 
 # --- tables --------------------------------------------------------------------------------------

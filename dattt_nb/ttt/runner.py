@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from dattt_nb.config import pick_device
 from dattt_nb.metrics import boundary_f_torch, jaccard_torch
 from dattt_nb.ttt.engine import TTTEngine
 from dattt_nb.ttt.objectives import OBJECTIVE_LABELS
 from dattt_nb.ttt.strategies import STRATEGY_LABELS, get_strategy, n_predictions
+from dattt_nb.utils import progress as progress_bar
 
 
 @dataclass
@@ -197,7 +197,7 @@ def run_ttt(model, videos, settings, strategy: str | None = None, objective: str
     total = sum(n_predictions(strategy, len(v), epochs) for v in videos)
     label = STRATEGY_LABELS[strategy]
     results = []
-    with tqdm(total=total, desc=f"{label} ({engine.objective})", unit="frame", disable=not progress) as bar:
+    with progress_bar(total=total, enabled=progress, desc=f"{label} ({engine.objective})", unit="frame") as bar:
         for video in videos:
             results.append(run_video(engine, video.to(device), strategy, epochs, frame_gap, bar))
             bar.set_postfix(video=video.name, J=f"{results[-1].J:.3f}")
