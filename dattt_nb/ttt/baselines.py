@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dattt_nb.ttt.report import CLEAN_SPLIT, shifted, split_label, split_scores
+from dattt_nb.ttt.report import shifted, split_label, split_scores
 from dattt_nb.ttt.runner import TTTResult
 
 BACKBONE_LABELS = {"mit_b0": "MiT-b0", "mit_b1": "MiT-b1", "swin_tiny": "Swin-T", "resnet18": "ResNet-18",
@@ -165,8 +165,3 @@ def merge_table1(existing: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFra
         for col in new.columns:
             out.loc[variant, col] = new.loc[variant, col]
     return out
-
-
-def clean_and_shifted(table: pd.DataFrame, row: str, measure: str = "J") -> tuple[float, float]:
-    """(clean split, shifted mean) of one row of :func:`table4`."""
-    return float(table.loc[row, f"{CLEAN_SPLIT}_{measure}"]), float(table.loc[row, f"shifted_{measure}"])
