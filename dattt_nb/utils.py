@@ -103,3 +103,14 @@ def package_versions() -> dict[str, str]:
         except md.PackageNotFoundError:
             versions[n] = "not installed"
     return versions
+
+
+def run_distributed(run, args) -> int:
+    """``run(args)``, then tear down the ``torch.distributed`` process group if the run started one (torchrun)."""
+    import torch.distributed as dist
+
+    try:
+        return run(args)
+    finally:
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()

@@ -67,13 +67,9 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    finally:
-        import torch.distributed as dist
+    from dattt_nb.utils import run_distributed
 
-        if dist.is_available() and dist.is_initialized():
-            dist.destroy_process_group()
+    return run_distributed(run, args)
 
 
 if __name__ == "__main__":
