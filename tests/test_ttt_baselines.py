@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from dattt_nb.ttt.baselines import (METHODS, Method, merge_table1, methods, model_key, plot_delta_j, table1_ttt,
-                                    table4, table4_layout)
+                                    table4, table4_layout, videos_per_split)
 from dattt_nb.ttt.runner import TTTResult, VideoResult
 
 SPLITS = ["davis", "fbms", "mcl"]
@@ -60,3 +60,9 @@ def test_table1_ttt_and_merge():
     with pytest.raises(ValueError, match="share a name"):
         table4({"none": _splits(0.5)}, {Method("TENT", "none", "tent"): _splits(0.5),
                                         Method("TENT", "none", "bn"): _splits(0.5)})
+
+
+def test_videos_per_split_profile_default_and_override():
+    assert videos_per_split("tiny") == 2  # notebook 07's reduced default at tiny
+    assert videos_per_split("ci") == 0 and videos_per_split("paper") == 0  # 0: all videos
+    assert videos_per_split("tiny", 0) == 0 and videos_per_split("paper", 3) == 3

@@ -16,6 +16,13 @@ from dattt_nb.ttt.runner import TTTResult
 
 BACKBONE_LABELS = {"mit_b0": "MiT-b0", "mit_b1": "MiT-b1", "swin_tiny": "Swin-T", "resnet18": "ResNet-18",
                    "resnet50": "ResNet-50"}
+DEFAULT_VIDEOS = {"tiny": 2}  # test videos per split in notebook 07 by profile (others: all); measured cost below
+# At tiny, all 8 videos per split made notebook 07 take ~95 min on 2 CPU cores (README: time per notebook).
+
+
+def videos_per_split(profile: str, requested: int = -1) -> int:
+    """Test videos per split for the Table 4 runs: ``requested`` when ≥ 0 (0 means all), else the profile's default."""
+    return requested if requested >= 0 else DEFAULT_VIDEOS.get(profile, 0)
 
 
 @dataclass(frozen=True)
