@@ -144,3 +144,14 @@ def test_from_settings_reads_the_profile():
     assert (engine.lr, engine.n_pairs, engine.objective) == (CI.ttt_lr, CI.ttt_pairs, "tent")
     with pytest.raises(ValueError, match="unknown TTT objective"):
         TTTEngine(ci_model(), objective="entropy")
+
+
+def test_the_anchored_extension_keeps_a_frozen_reference(trained):
+    engine = TTTEngine(trained, objective="depth_anchored", lr=1e-3, n_pairs=2)
+    assert engine.reference is not None and not engine.reference.training
+    assert TTTEngine(trained, objective="depth", n_pairs=2).reference is None, "only anchoring pays for a copy"
+    frozen = state(engine.reference)
+    info = engine.step(engine.optimizer(), tiny_video(), 0)
+    assert not info.skipped and math.isfinite(info.loss) and info.loss > 0
+    assert same(frozen, state(engine.reference)), "the anchor is the trained model, never adapted"
+    assert not same(state(engine.model.image_encoder), state(engine.reference.image_encoder))

@@ -7,8 +7,8 @@ from torch import nn
 
 from _ttt_helpers import ci_model
 from dattt_nb.ttt.engine import configure_model
-from dattt_nb.ttt.objectives import (OBJECTIVES, TTTBatch, binary_entropy, depth_consistency, mae, params_for,
-                                     patch_mask, rotate_batch, rotation, tent_entropy, bn_statistics)
+from dattt_nb.ttt.objectives import (OBJECTIVES, TTTBatch, binary_entropy, depth_anchored, depth_consistency, mae,
+                                     params_for, patch_mask, rotate_batch, rotation, tent_entropy, bn_statistics)
 
 
 @pytest.fixture(scope="module")
@@ -146,4 +146,26 @@ def test_rotate_batch_and_patch_mask():
 
 
 def test_registry_names():
-    assert set(OBJECTIVES) == {"depth", "tent", "bn", "rotation", "mae"}
+    assert set(OBJECTIVES) == {"depth", "tent", "bn", "rotation", "mae", "depth_anchored"}
+
+
+def test_depth_anchored_adds_a_pull_to_the_frozen_model(model):
+    """Extension: zero when the adapted model is the frozen one and the views agree; a flat depth map that is
+    perfectly consistent (eq. 4 = 0) still pays the anchor term."""
+    import copy
+
+    model.eval()
+    v = torch.rand(2, 3, 32, 32)
+    with pytest.raises(ValueError, match="frozen model"):
+        depth_anchored(model, _batch((v, v.clone())))
+    batch = _batch((v, v.clone()))
+    batch.reference = copy.deepcopy(model).eval()
+    assert depth_anchored(model, batch).item() == 0.0
+    flat = copy.deepcopy(model).eval()
+    for p in flat.depth_decoder.parameters():
+        p.data.zero_()  # the depth decoder now predicts sigmoid(0) = 0.5 everywhere: a collapsed map
+    batch = _batch((v, v.clone()))
+    batch.reference = model
+    assert depth_consistency(flat, batch).item() == 0.0
+    assert depth_anchored(flat, batch).item() > 0
+    assert _ids(params_for("depth_anchored", model)) == _ids(model.image_encoder.parameters())

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from dattt_nb.ttt.objectives import OBJECTIVES, TTTBatch, check_objective, params_for, prepare_bn
+from dattt_nb.ttt.objectives import NEEDS_REFERENCE, OBJECTIVES, TTTBatch, check_objective, params_for, prepare_bn
 
 
 @dataclass
@@ -52,14 +52,15 @@ def restore(model: nn.Module, snap: dict[str, Tensor]) -> None:
 
 
 def adapt_step(model: nn.Module, optimizer: torch.optim.Optimizer | None, objective: str, frame: Tensor,
-               flow: Tensor, n_pairs: int = 8, scale=(1.05, 1.5), generator=None) -> StepInfo:
+               flow: Tensor, n_pairs: int = 8, scale=(1.05, 1.5), generator=None,
+               reference: nn.Module | None = None) -> StepInfo:
     """One TTT update on a frame: views → loss → backward → step (eq. 4).
 
     Skipped when the loss is exactly 0 (official) or when the loss or a gradient is not finite; then the
     statistics updated by this step's forward are put back, so the model is left exactly as before.
     """
     buffers = [b.detach().clone() for b in model.buffers()]  # last good statistics (small)
-    batch = TTTBatch(frame, flow, n_pairs, scale, generator)
+    batch = TTTBatch(frame, flow, n_pairs, scale, generator, reference)
     model.train()
     loss = OBJECTIVES[objective](model, batch)
     grad_norm = loss.new_zeros(())
@@ -120,6 +121,9 @@ class TTTEngine:
         self.model = copy.deepcopy(self.model)
         self.params = configure_model(self.model, self.objective)
         self.trained = snapshot(self.model)
+        self.reference = None  # the frozen trained model, kept only for objectives that anchor to it
+        if self.objective in NEEDS_REFERENCE:
+            self.reference = copy.deepcopy(self.model).eval().requires_grad_(False)
         self.generator = torch.Generator().manual_seed(self.seed)
 
     @classmethod
@@ -136,6 +140,8 @@ class TTTEngine:
 
     def to(self, device) -> "TTTEngine":
         self.model.to(device)
+        if self.reference is not None:
+            self.reference.to(device)
         self.trained = {k: v.to(device) for k, v in self.trained.items()}
         return self
 
@@ -156,7 +162,7 @@ class TTTEngine:
     def step(self, optimizer, video, t: int) -> StepInfo:
         """One adaptation step on frame ``t`` of ``video`` (frames and flow already on the device)."""
         info = adapt_step(self.model, optimizer, self.objective, video.frames[t:t + 1], video.flow[t:t + 1],
-                          self.n_pairs, self.scale, self.generator)
+                          self.n_pairs, self.scale, self.generator, self.reference)
         self.steps.append(info)
         return info
 

@@ -17,6 +17,7 @@ from dattt_nb.ttt.views import apply_geometry, make_views, sample_geometry
 
 NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
 BN_PRIOR = 1  # BN adaptation: the training statistics weigh as much as this many test batches (Schneider et al. 2020)
+ANCHOR_WEIGHT = 1.0  # extension: weight of the pull toward the frozen model's depth (tiny-scale-probe.md: w = 1)
 
 
 @dataclass
@@ -28,6 +29,7 @@ class TTTBatch:
     n_pairs: int = 8
     scale: tuple = (1.05, 1.5)
     generator: torch.Generator | None = None
+    reference: nn.Module | None = None  # the frozen trained model (eval mode), for objectives that anchor to it
     stats: dict = field(default_factory=dict)  # detached tensors an objective leaves for logging
 
     @functools.cached_property
@@ -49,16 +51,31 @@ def spatial_std(depth: Tensor) -> Tensor:
     return depth.flatten(1).std(dim=1).mean()
 
 
-def depth_consistency(model: nn.Module, batch: TTTBatch) -> Tensor:
-    """DATTT, eq. 4: SILog(sigmoid(D_d(E_v(v²))), sigmoid(D_d(E_v(v¹)))), gradients through both views.
-
-    Each view batch is its own forward pass, so in train mode D_d's BatchNorm normalises each with its own
-    statistics, and stochastic depth / dropout draw independently for the two views."""
-    view1, view2 = batch.views
-    depth1 = torch.sigmoid(model.depth(view1))
-    depth2 = torch.sigmoid(model.depth(view2))
+def view_depths(model: nn.Module, batch: TTTBatch) -> tuple[Tensor, Tensor]:
+    """sigmoid(D_d(E_v(v¹))), sigmoid(D_d(E_v(v²))): one forward pass per view batch, so in train mode D_d's
+    BatchNorm normalises each with its own statistics and stochastic depth draws independently for the two."""
+    depth1, depth2 = (torch.sigmoid(model.depth(view)) for view in batch.views)
     batch.stats["depth_std"] = spatial_std(depth1.detach())
+    return depth1, depth2
+
+
+def depth_consistency(model: nn.Module, batch: TTTBatch) -> Tensor:
+    """DATTT, eq. 4: SILog(sigmoid(D_d(E_v(v²))), sigmoid(D_d(E_v(v¹)))), gradients through both views."""
+    depth1, depth2 = view_depths(model, batch)
     return silog_loss(depth2, depth1)
+
+
+def depth_anchored(model: nn.Module, batch: TTTBatch, weight: float = ANCHOR_WEIGHT) -> Tensor:
+    """Extension, not the paper: eq. 4 plus ``weight`` × SILog of each view's depth to the frozen trained model's
+    depth of the same view (eval mode, no gradient). A constant map is consistent but far from the anchor, so the
+    trivial solution of eq. 4 stops paying (the remedy issue 4 asks to study; tiny-scale-probe.md)."""
+    if batch.reference is None:
+        raise ValueError("objective 'depth_anchored' needs the frozen model: run it through TTTEngine")
+    depth1, depth2 = view_depths(model, batch)
+    with torch.no_grad():
+        ref1, ref2 = (torch.sigmoid(batch.reference.depth(view)) for view in batch.views)
+    anchor = 0.5 * (silog_loss(depth1, ref1) + silog_loss(depth2, ref2))
+    return silog_loss(depth2, depth1) + weight * anchor
 
 
 def binary_entropy(logits: Tensor) -> Tensor:
@@ -115,8 +132,10 @@ def mae(model: nn.Module, batch: TTTBatch) -> Tensor:
 
 
 OBJECTIVES = {"depth": depth_consistency, "tent": tent_entropy, "bn": bn_statistics,
-              "rotation": rotation, "mae": mae}
-OBJECTIVE_LABELS = {"depth": "DATTT", "tent": "TENT", "bn": "BN", "rotation": "TTT-Rot", "mae": "TTT-MAE"}
+              "rotation": rotation, "mae": mae, "depth_anchored": depth_anchored}
+OBJECTIVE_LABELS = {"depth": "DATTT", "tent": "TENT", "bn": "BN", "rotation": "TTT-Rot", "mae": "TTT-MAE",
+                    "depth_anchored": "DATTT + anchor (extension)"}
+NEEDS_REFERENCE = ("depth_anchored",)  # objectives that compare against the frozen trained model
 
 
 def check_objective(objective: str) -> str:
@@ -138,7 +157,7 @@ def params_for(objective: str, model: nn.Module) -> list[nn.Parameter]:
         return norm_affine_params(model)
     if objective == "bn":
         return []
-    if objective == "depth" and getattr(model, "depth_decoder", None) is None:
-        raise ValueError("objective 'depth' needs a depth decoder D_d: build the model with a modulation other "
+    if objective.startswith("depth") and getattr(model, "depth_decoder", None) is None:
+        raise ValueError(f"objective {objective!r} needs a depth decoder D_d: build the model with a modulation other "
                          "than 'none' (Table 1), or pick objective 'tent' / 'bn'")
     return list(model.image_encoder.parameters())
