@@ -20,6 +20,7 @@ import torch.distributed as dist
 from dattt_nb.config import Settings, pick_device
 from dattt_nb.losses import joint_loss
 from dattt_nb.models import TRAIN_VARIANTS, aux_loss, build_model, variant_options
+from dattt_nb.utils import progress as progress_bar
 from dattt_nb.utils import seed_everything
 
 from .augment import TrainAugment
@@ -213,10 +214,8 @@ def train(settings: Settings, variant: str | None = None, *, out_dir: str | Path
     end = settings.train_steps
     if max_steps_this_call is not None:
         end = min(end, state["step"] + max_steps_this_call)
-    from tqdm.auto import tqdm
-
-    bar = tqdm(range(state["step"], end), initial=state["step"], total=settings.train_steps,
-               desc=f"train {variant}", disable=not (progress and main), dynamic_ncols=True)
+    bar = progress_bar(range(state["step"], end), enabled=progress and main, initial=state["step"],
+                       total=settings.train_steps, desc=f"train {variant}", dynamic_ncols=True)
     running = {}
     start_step, t0_box, saved_at = state["step"], [time.perf_counter()], [-1]
     model.train()
