@@ -92,8 +92,11 @@ def test_changed_generator_param_rebuilds(data_dir):
     frame = (root / "JPEGImages" / "davis_000" / "00000.jpg").read_bytes()
     root = prepare.ensure_benchmark(resolve("ci", n_test_videos=2), splits=["davis"], verbose=False)["davis"]
     assert len(layout.list_videos(root)) == 2
-    prepare.ensure_benchmark(resolve("ci", n_test_videos=2, seed=1), splits=["davis"], verbose=False)
-    assert (root / "JPEGImages" / "davis_000" / "00000.jpg").read_bytes() != frame, "another seed, other clips"
+    frame2 = (root / "JPEGImages" / "davis_000" / "00000.jpg").read_bytes()
+    other = prepare.ensure_benchmark(resolve("ci", n_test_videos=2, seed=1), splits=["davis"], verbose=False)["davis"]
+    assert other != root and other.parent.name == "ci-seed1", "another seed gets its own folder"
+    assert (other / "JPEGImages" / "davis_000" / "00000.jpg").read_bytes() != frame2, "another seed, other clips"
+    assert (root / "JPEGImages" / "davis_000" / "00000.jpg").read_bytes() == frame2, "seed 0's clips are kept"
 
 
 def test_interrupted_write_leaves_no_partial_file(data_dir, monkeypatch):

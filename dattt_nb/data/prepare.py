@@ -33,8 +33,10 @@ _REAL_SOURCES = {"youtube-vos": ("youtube-vos", {}), "davis16-train": ("davis16"
 
 
 def synthetic_root(settings, split: str) -> Path:
-    """``data_root()/synthetic/<profile>/<split>``."""
-    return data_root() / "synthetic" / settings.profile / split
+    """``data_root()/synthetic/<profile>/<split>`` for seed 0, ``.../<profile>-seed<S>/<split>`` for another seed
+    (so runs with different seeds do not rebuild each other's clips)."""
+    name = settings.profile if int(settings.seed) == 0 else f"{settings.profile}-seed{int(settings.seed)}"
+    return data_root() / "synthetic" / name / split
 
 
 def generator_params(split: str, settings) -> dict:
