@@ -90,7 +90,7 @@ PROFILES: dict[str, dict[str, Any]] = {
 
 PROFILE_DOCS = {
     "ci": "smallest setting that runs every code path (tests; ~seconds per notebook)",
-    "tiny": "2-core CPU: synthetic benchmark at 64 px, whole series in about half an hour",
+    "tiny": "2-core CPU: synthetic benchmark at 64 px, whole series in about 70 minutes (68 min measured)",
     "paper": "the paper's settings (512 px, MiT-b1, batch 8, lr 6e-5, TTT 10 epochs at 1e-5); GPU + real data",
 }
 

@@ -122,7 +122,7 @@ class TTTEngine:
         self.params = configure_model(self.model, self.objective)
         self.trained = snapshot(self.model)
         self.reference = None  # the frozen trained model, kept only for objectives that anchor to it
-        if self.objective in NEEDS_REFERENCE:
+        if self.objective.startswith(NEEDS_REFERENCE):  # also the study's <name>_evalmode variants
             self.reference = copy.deepcopy(self.model).eval().requires_grad_(False)
         self.generator = torch.Generator().manual_seed(self.seed)
 
