@@ -16,7 +16,7 @@ from dattt_nb.ttt.runner import TTTResult
 
 BACKBONE_LABELS = {"mit_b0": "MiT-b0", "mit_b1": "MiT-b1", "swin_tiny": "Swin-T", "resnet18": "ResNet-18",
                    "resnet50": "ResNet-50"}
-DEFAULT_VIDEOS = {"tiny": 2}  # test videos per split in notebook 07 by profile (others: all); measured cost below
+DEFAULT_VIDEOS = {"tiny": 2}  # test videos per split in notebook 07 by profile (others: all)
 # At tiny, all 8 videos per split made notebook 07 take ~95 min on 2 CPU cores (README: time per notebook).
 
 
