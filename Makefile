@@ -7,7 +7,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PROFILE ?= tiny
 STAMP := $(VENV)/.dattt-installed
-TEST_ENV := DATTT_PROFILE=ci TQDM_DISABLE=1 HF_HUB_OFFLINE=1 MPLBACKEND=Agg PYTHONHASHSEED=0
+# the three real DAVIS-16 videos that sit beside the project on the machines that build it (tests skip without them)
+DAVIS_MINI := $(abspath ../shared/data/davis16-mini)
+TEST_ENV := DATTT_PROFILE=ci TQDM_DISABLE=1 HF_HUB_OFFLINE=1 MPLBACKEND=Agg PYTHONHASHSEED=0 \
+	$(if $(wildcard $(DAVIS_MINI)),DATTT_DAVIS_MINI=$(DAVIS_MINI))
 
 .PHONY: venv data tutorial test unit nbval bench strip clean-runs
 

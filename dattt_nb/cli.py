@@ -6,24 +6,8 @@ happen inside the command functions so ``dattt-nb --help`` stays fast.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from typing import Callable
-
-
-_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)$")  # 1e-5: a string to YAML 1.1, a float here
-
-
-def _parse_value(text: str):
-    """A command-line value as YAML: ``3`` → int, ``1e-5`` → float, ``true`` → bool, ``null`` → None."""
-    import yaml
-
-    if _NUMBER.match(text.strip()):
-        return float(text)
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
 
 
 # --- run ---------------------------------------------------------------------------------------------------------
@@ -40,10 +24,11 @@ def _add_run(subparsers) -> None:
 
 
 def _cmd_run(args) -> int:
+    from .config import parse_parameter
     from .pipeline import run_pipeline
 
     only = [s for s in args.only.split(",") if s.strip()] if args.only else None
-    params = {name: _parse_value(value) for name, value in args.param}
+    params = {name: parse_parameter(value) for name, value in args.param}
     manifest = run_pipeline(profile=args.profile, only=only, params=params, force=args.force, timeout=args.timeout)
     for name, entry in manifest["notebooks"].items():
         state = "reused" if entry.get("reused") else entry.get("status")
@@ -90,10 +75,10 @@ def _add_prepare(subparsers) -> None:
 
 
 def _cmd_prepare(args) -> int:
-    from .config import resolve
+    from .config import parse_overrides, resolve
     from .data.prepare import ensure_benchmark, split_counts
 
-    settings = resolve(args.profile, **{name: _parse_value(value) for name, value in args.param})
+    settings = resolve(args.profile, parse_overrides(args.param))
     roots = ensure_benchmark(settings)
     for split, count in split_counts(roots).items():
         print(f"{split:<12} {count:4d} videos  {roots[split]}")
@@ -115,8 +100,10 @@ def _add_delegates(subparsers) -> None:
 def _delegate(name: str, argv: list[str]) -> int:
     import importlib
 
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
     try:
-        return int(importlib.import_module(f"{DELEGATES[name][0]}.__main__").main(argv) or 0)
+        return _guarded(lambda: importlib.import_module(f"{DELEGATES[name][0]}.__main__").main(argv), debug)
     except SystemExit as exit_:  # the module's --help or a usage error
         return int(exit_.code or 0)
 
@@ -164,34 +151,54 @@ COMMANDS: list[Callable] = [_add_run, _add_prepare, _add_delegates, _add_segment
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dattt-nb", description=__doc__.splitlines()[0])
-    parser.add_argument("--traceback", action="store_true", help="show the full traceback on errors")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors (also --traceback)")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in COMMANDS:
         add(subparsers)
     return parser
 
 
+class InputError(ValueError):
+    """Bad input from the user (a file, a folder, a setting): one line on stderr and exit code 2."""
+
+
+INPUT_ERRORS = (ValueError, KeyError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
+                PermissionError)
+
+
+def _guarded(call: Callable[[], int | None], debug: bool) -> int:
+    """Run a command: input errors become ``dattt-nb: error: …`` and exit code 2 (``--debug``: the traceback)."""
+    try:
+        return int(call() or 0)
+    except KeyboardInterrupt:
+        print("dattt-nb: interrupted", file=sys.stderr)
+        return 130
+    except INPUT_ERRORS as err:
+        if debug:
+            raise
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"dattt-nb: error: {message}", file=sys.stderr)
+        return 2
+    except Exception as err:
+        if debug:
+            raise
+        print(f"dattt-nb: error: {type(err).__name__}: {err} (run with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the command; errors become one line on stderr and a non-zero return code."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv or "--traceback" in argv
+    argv = [a for a in argv if a not in ("--debug", "--traceback")]
     if argv and argv[0] in DELEGATES:
-        return _delegate(argv[0], argv[1:])
+        return _delegate(argv[0], argv[1:] + (["--debug"] if debug else []))
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help or a usage error (argparse has printed it)
         return int(exit_.code or 0)
-    try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("dattt-nb: interrupted", file=sys.stderr)
-        return 130
-    except Exception as err:
-        if args.traceback:
-            raise
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"dattt-nb {args.command}: error: {message}", file=sys.stderr)
-        return 1
+    return _guarded(lambda: args.func(args), debug)
 
 
 if __name__ == "__main__":

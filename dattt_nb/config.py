@@ -6,7 +6,9 @@ Every notebook names a profile in its ``parameters`` cell and lets :func:`resolv
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -68,8 +70,6 @@ class Settings:
         return dataclasses.asdict(self)
 
 
-_COMMON: dict[str, Any] = {}
-
 PROFILES: dict[str, dict[str, Any]] = {
     # The smallest setting that still runs every code path (nbval in CI).
     "ci": dict(
@@ -100,24 +100,149 @@ def default_profile() -> str:
     return os.environ.get(PROFILE_ENV, DEFAULT_PROFILE) or DEFAULT_PROFILE
 
 
-def resolve(profile: str | None = None, **overrides: Any) -> Settings:
+class SettingError(ValueError):
+    """A setting with a value of the wrong type or outside its range (the message names the setting)."""
+
+
+# Declared ranges, checked by :func:`parse_setting` for every override (command line, notebooks, code).
+# Each entry: (check, what is expected). Types come from the annotations of :class:`Settings`.
+RANGES: dict[str, tuple[Any, str]] = {
+    "seed": (lambda v: v >= 0, "an integer >= 0"),
+    "image_size": (lambda v: v >= 16, "an integer >= 16"),
+    "frames_per_video": (lambda v: v >= 2, "an integer >= 2"),
+    "long_video_frames": (lambda v: v >= 2, "an integer >= 2"),
+    "n_train_videos": (lambda v: v >= 1, "an integer >= 1"),
+    "n_val_videos": (lambda v: v >= 1, "an integer >= 1"),
+    "n_test_videos": (lambda v: v >= 1, "an integer >= 1"),
+    "decoder_dim": (lambda v: v >= 1, "an integer >= 1"),
+    "drop_path_rate": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "train_steps": (lambda v: v >= 1, "an integer >= 1"),
+    "batch_size": (lambda v: v >= 1, "an integer >= 1"),
+    "lr": (lambda v: 0 < v < 1, "a number in (0, 1)"),
+    "weight_decay": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "lambda_depth": (lambda v: v >= 0, "a number >= 0"),
+    "val_every": (lambda v: v >= 1, "an integer >= 1"),
+    "grad_clip": (lambda v: v > 0, "a number > 0"),
+    "ttt_epochs": (lambda v: v >= 0, "an integer >= 0"),
+    "ttt_lr": (lambda v: 0 < v < 1, "a number in (0, 1)"),
+    "ttt_pairs": (lambda v: v >= 1, "an integer >= 1"),
+    "ttt_scale": (lambda v: len(v) == 2 and 0 < v[0] <= v[1], "two numbers 0 < low <= high"),
+    "ttt_frame_gap": (lambda v: v >= 1, "an integer >= 1"),
+    "num_workers": (lambda v: v >= 0, "an integer >= 0"),
+    "device": (lambda v: v in ("auto", "cpu", "mps") or v.startswith("cuda"), "auto | cpu | cuda[:N] | mps"),
+    "dataset": (lambda v: v in ("synthetic", "real"), "synthetic | real"),
+    "flow_method": (lambda v: v in ("dis", "farneback", "raft_small", "raft_large", "gt"),
+                    "dis | farneback | raft_small | raft_large | gt"),
+    "depth_source": (lambda v: v in ("gt", "precomputed", "transformers"), "gt | precomputed | transformers"),
+    "modulation": (lambda v: v in ("none", "head", "alpha", "beta", "alpha+beta"), "none | head | alpha | beta | alpha+beta"),
+}
+
+BACKBONE_STRIDE = 32  # every backbone's coarsest feature map is 1/32 of the input: image_size must be a multiple
+
+
+def _field_types() -> dict[str, str]:
+    return {f.name: (f.type if isinstance(f.type, str) else f.type.__name__) for f in fields(Settings)}
+
+
+def _convert(name: str, value: Any, kind: str) -> Any:
+    """``value`` (a Python value, or text from a command line) as the declared ``kind``; ValueError if it is not."""
+    if isinstance(value, str) and kind != "str":
+        text = value.strip()
+        value = parse_parameter(text)
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        raise ValueError
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value):
+            raise ValueError
+        return int(value)
+    if kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError
+        return float(value)
+    if kind == "str":
+        if not isinstance(value, str) or not value:
+            raise ValueError
+        return value
+    if kind == "tuple":
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                           for v in value):
+            raise ValueError
+        return tuple(float(v) for v in value)
+    if kind == "dict":
+        if not isinstance(value, dict):
+            raise ValueError
+        return value
+    return value
+
+
+_KIND_WORDS = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a non-empty string",
+               "tuple": "a list of numbers, e.g. [1.05, 1.5]", "dict": "a mapping, e.g. {key: value}"}
+
+
+def parse_setting(name: str, value: Any) -> Any:
+    """One override → its declared type, checked against :data:`RANGES`.
+
+    The single parser behind ``-p NAME VALUE`` of every command, notebook parameters and ``resolve``: text from a
+    command line is read as YAML (``1e-5`` as a float), then converted; a wrong type or range raises
+    :class:`SettingError` naming the setting and what was expected.
+    """
+    kinds = _field_types()
+    if name not in kinds:
+        raise SettingError(f"unknown setting {name!r}; valid settings: {', '.join(sorted(kinds))}")
+    kind = kinds[name]
+    try:
+        typed = _convert(name, value, kind)
+    except ValueError:
+        raise SettingError(f"setting {name!r}: expected {_KIND_WORDS.get(kind, kind)}, got {value!r}") from None
+    check = RANGES.get(name)
+    if check is not None and not check[0](typed):
+        raise SettingError(f"setting {name!r}: expected {check[1]}, got {value!r}")
+    return typed
+
+
+def parse_parameter(text: str) -> Any:
+    """A notebook parameter given as text on a command line (``dattt-nb run -p NAME VALUE``): YAML, with ``1e-5``
+    read as a float (YAML 1.1 reads it as a string). Values are typed later, when the notebook calls ``resolve``."""
+    import yaml
+
+    text = text.strip()
+    if re.match(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)$", text):
+        return float(text)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def parse_overrides(pairs) -> dict[str, Any]:
+    """``[(name, text), ...]`` from ``-p NAME VALUE`` → typed overrides (see :func:`parse_setting`)."""
+    return {name: parse_setting(name, value) for name, value in pairs}
+
+
+def resolve(profile: str | None = None, settings: dict[str, Any] | None = None, **overrides: Any) -> Settings:
     """Profile name (or ``DATTT_PROFILE``, or ``tiny``) + overrides → :class:`Settings`.
 
-    Overrides whose value is ``None`` are ignored, so notebook parameters can default to ``None``.
-    Unknown names raise a ``KeyError`` that lists the valid ones.
+    ``settings`` is a dict of overrides (a notebook's ``SETTINGS`` parameter); keyword overrides win over it.
+    Overrides whose value is ``None`` are ignored, so notebook parameters can default to ``None``. Every value goes
+    through :func:`parse_setting`: unknown names, wrong types and out-of-range values raise :class:`SettingError`.
     """
     name = profile or default_profile()
     if name not in PROFILES:
-        raise KeyError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}")
-    valid = {f.name for f in fields(Settings)}
-    given = {k: v for k, v in overrides.items() if v is not None}
-    unknown = sorted(set(given) - valid)
-    if unknown:
-        raise KeyError(f"unknown setting(s) {unknown}; valid settings: {sorted(valid)}")
-    values = {**_COMMON, **PROFILES[name], **given, "profile": name}
+        raise SettingError(f"unknown profile {name!r}; choose one of {', '.join(sorted(PROFILES))}")
+    if settings is not None and not isinstance(settings, dict):
+        raise SettingError(f"SETTINGS: expected a mapping of setting overrides, got {settings!r}")
+    given = {k: v for k, v in {**(settings or {}), **overrides}.items() if v is not None}
+    typed = {k: parse_setting(k, v) for k, v in given.items() if k != "profile"}
+    values = {**PROFILES[name], **typed, "profile": name}
     if isinstance(values.get("ttt_scale"), list):
         values["ttt_scale"] = tuple(values["ttt_scale"])
-    return Settings(**values)
+    result = Settings(**values)
+    if result.image_size % BACKBONE_STRIDE:
+        raise SettingError(f"setting 'image_size': expected a multiple of the backbone stride {BACKBONE_STRIDE}, "
+                           f"got {result.image_size}")
+    return result
 
 
 def describe(settings: Settings):

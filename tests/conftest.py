@@ -12,8 +12,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 NBVAL_OUTPUT_TIMEOUT = 120  # seconds; nbval's 5 s default fails on a busy 2-core box (NOTEBOOKS.md)
 
-DAVIS_MINI = Path(os.environ.get("DATTT_DAVIS_MINI",
-                                 Path(__file__).resolve().parents[1].parent / "shared" / "data" / "davis16-mini"))
+DAVIS_MINI = Path(os.environ["DATTT_DAVIS_MINI"]) if os.environ.get("DATTT_DAVIS_MINI") else None
 
 
 def pytest_collection_modifyitems(config, items):
@@ -25,7 +24,8 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture
 def davis_mini() -> Path:
-    """Three real DAVIS-16 videos beside the project (../shared/data/davis16-mini); skip when absent."""
-    if not DAVIS_MINI.is_dir():
-        pytest.skip(f"davis16-mini not found at {DAVIS_MINI} (set DATTT_DAVIS_MINI)")
+    """Three real DAVIS-16 validation videos in DAVIS layout, found through ``$DATTT_DAVIS_MINI`` (``make test`` sets
+    it when the sample is available); skip when absent."""
+    if DAVIS_MINI is None or not DAVIS_MINI.is_dir():
+        pytest.skip(f"DAVIS sample not available (DATTT_DAVIS_MINI={os.environ.get('DATTT_DAVIS_MINI', '')!r})")
     return DAVIS_MINI

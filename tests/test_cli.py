@@ -43,10 +43,10 @@ def test_eval_prints_table_and_writes_json(davis_pair, tmp_path, capsys):
 def test_eval_errors_are_one_line_with_nonzero_exit(davis_pair, tmp_path, capsys):
     gt_root, pred_root = davis_pair
     (pred_root / "half" / "00002.png").unlink()
-    assert cli.main(["eval", "--gt", str(gt_root), "--pred", str(pred_root)]) == 1
+    assert cli.main(["eval", "--gt", str(gt_root), "--pred", str(pred_root)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("dattt-nb eval: error:") and "00002.png" in err and "\n" not in err
-    assert cli.main(["eval", "--gt", str(tmp_path / "missing"), "--pred", str(pred_root)]) == 1
+    assert err.startswith("dattt-nb: error:") and "00002.png" in err and "\n" not in err
+    assert cli.main(["eval", "--gt", str(tmp_path / "missing"), "--pred", str(pred_root)]) == 2
     assert cli.main(["eval", "--pred", str(pred_root)]) == 2  # usage error from argparse
     assert cli.main(["--help"]) == 0
 
@@ -79,9 +79,9 @@ def test_run_parses_parameters_as_yaml(monkeypatch, capsys):
 
 
 def test_run_unknown_profile_is_a_one_line_error(capsys):
-    assert cli.main(["run", "--profile", "nope"]) == 1
+    assert cli.main(["run", "--profile", "nope"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("dattt-nb run: error: unknown profile 'nope'") and "\n" not in err
+    assert err.startswith("dattt-nb: error: unknown profile 'nope'") and "\n" not in err
 
 
 def test_prepare_builds_the_benchmark(monkeypatch, tmp_path, capsys):
@@ -99,3 +99,23 @@ def test_train_and_ttt_delegate_to_their_modules(capsys):
     assert main(["train", "--help"]) == 0
     assert main(["ttt", "--help"]) == 0
     assert "--profile" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["train", "--profile", "nope"], "unknown profile 'nope'"),
+    (["train", "--profile", "ci", "-p", "image_size", "0"], "'image_size': expected an integer >= 16"),
+    (["train", "--profile", "ci", "-p", "train_steps", "-5"], "'train_steps': expected an integer >= 1"),
+    (["ttt", "--profile", "ci", "-p", "image_size", "abc"], "'image_size': expected an integer"),
+    (["prepare", "--profile", "ci", "-p", "ttt_lr", "1e6"], "'ttt_lr': expected a number in (0, 1)"),
+])
+def test_bad_settings_are_one_line_errors_with_exit_2(argv, words, capsys):
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("dattt-nb: error:") and words in err and "\n" not in err
+
+
+def test_debug_shows_the_traceback():
+    from dattt_nb.config import SettingError
+
+    with pytest.raises(SettingError):
+        cli.main(["train", "--profile", "ci", "-p", "lr", "abc", "--debug"])

@@ -104,7 +104,7 @@ def test_unknown_parameters_and_notebooks_are_refused(series, tmp_path):
         run_pipeline("ci", only=["00"], params={"Y": 1}, runs_root=tmp_path, notebooks_dir=nbs)
     with pytest.raises(PipelineError, match="no notebook matches"):
         run_pipeline("ci", only=["07"], runs_root=tmp_path, notebooks_dir=nbs)
-    with pytest.raises(KeyError, match="unknown profile"):
+    with pytest.raises(ValueError, match="unknown profile"):
         run_pipeline("huge", runs_root=tmp_path, notebooks_dir=nbs)
     assert not (tmp_path / "ci").exists()  # refused before anything ran
 

@@ -22,7 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="model variant (Table 1): none | head | alpha | beta | alpha+beta, or the Table 4 baselines "
                         "rot | mae (default: the profile's)")
     p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                   help="override a setting, e.g. -p train_steps 500 (value parsed as YAML); repeatable")
+                   help="override a setting, e.g. -p train_steps 500 (typed and range-checked); repeatable")
     p.add_argument("--force", action="store_true", help="start from scratch even if a checkpoint exists")
     p.add_argument("--train-root", help="train on this DAVIS-layout folder instead of the profile's benchmark")
     p.add_argument("--val-root", help="validation folder (with --train-root)")
@@ -39,19 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Resolve the settings, train (or resume), print a JSON summary on rank 0."""
-    import yaml
-
-    from dattt_nb.config import resolve
+    from dattt_nb.config import parse_overrides, resolve
 
     from .loop import train
 
-    overrides = {}
-    for name, value in args.param:
-        try:
-            overrides[name] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            overrides[name] = value
-    settings = resolve(args.profile, **overrides)
+    settings = resolve(args.profile, parse_overrides(args.param))
     roots = None
     if args.train_root:
         roots = {"train": args.train_root, "val": args.val_root}

@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--videos", nargs="+", help="only these videos (default: every video of the split)")
     p.add_argument("--variant", default=None, help="trained model variant (default: the profile's modulation)")
     p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                   help="override a setting, e.g. -p ttt_epochs 3 (value parsed as YAML); repeatable")
+                   help="override a setting, e.g. -p ttt_epochs 3 (typed and range-checked); repeatable")
     p.add_argument("--out-dir", help="output folder (default: runs/<profile>/ttt/<strategy>)")
     p.add_argument("--save-masks", action="store_true",
                    help="also write the predicted masks (at the input size) as PNGs under "
@@ -67,13 +67,12 @@ def run(args: argparse.Namespace) -> int:
 
     import torch.distributed as dist
 
-    from dattt_nb.cli import _parse_value
-    from dattt_nb.config import resolve, run_dir
+    from dattt_nb.config import parse_overrides, resolve, run_dir
     from dattt_nb.data.layout import list_videos, load_split, write_masks
     from dattt_nb.train import load_or_train
     from dattt_nb.ttt.runner import run_ttt, write_results
 
-    settings = resolve(args.profile, **{name: _parse_value(value) for name, value in args.param})
+    settings = resolve(args.profile, parse_overrides(args.param))
     rank, world, device = _distributed()
     if args.root:
         root = Path(args.root)
