@@ -147,6 +147,62 @@ def test_real_davis_masks_numpy_torch_parity(davis_mini):
     assert 0.5 < f_np.min() and f_np.max() < 1.0 and jaccard(gt, pred).min() > 0.8
 
 
+# --- equal to the official formulas (the benchmark's per-frame reference) -----------------------------------
+
+def _reference():
+    """``benchmarks/bench_metrics.py``: a plain per-frame implementation of the official DAVIS formulas."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_metrics.py"
+    spec = importlib.util.spec_from_file_location("bench_metrics", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("shape,bound_th", [((40, 56), 0.008), ((61, 47), 0.05), ((48, 64), 4), ((30, 30), 40)])
+def test_equal_to_official_formulas_on_random_masks(shape, bound_th):
+    """Cropped, threaded J and F give exactly the official per-frame numbers, masks touching the borders too."""
+    ref = _reference()
+    rng = np.random.default_rng(shape[0])
+    gt, pred = blobs(rng, 8, shape), blobs(rng, 8, shape)
+    pred[2], gt[3] = False, False  # one missed and one hallucinated object
+    gt[4], pred[4] = False, False
+    gt[5, :, -3:], pred[5, -2:, :] = True, True  # objects on the right and bottom borders
+    j_ref, f_ref = ref.reference_scores(gt, pred, bound_th)
+    j, f = metrics.frame_scores(gt, pred, bound_th, threads=3)
+    assert np.array_equal(j, j_ref) and np.array_equal(f, f_ref)
+    assert np.array_equal(boundary_f(gt, pred, bound_th), f_ref) and np.array_equal(jaccard(gt, pred), j_ref)
+    j_t, f_t = metrics.scores_torch(torch.from_numpy(gt), torch.from_numpy(pred), bound_th)
+    assert np.array_equal(j_t.numpy(), j_ref.astype(np.float32)) and np.array_equal(f_t.numpy(), f_ref.astype(np.float32))
+    radius = metrics.bound_pixels(shape, bound_th)  # the accelerator formulas, run here on CPU tensors
+    j_d, f_d = metrics._scores_tensor(torch.from_numpy(gt), torch.from_numpy(pred), radius)
+    assert np.array_equal(j_d.numpy(), j_ref.astype(np.float32))
+    np.testing.assert_allclose(f_d.numpy(), f_ref, rtol=0, atol=1e-6)
+
+
+def test_disk_as_union_of_rectangles_is_exact():
+    for radius in range(1, 25):
+        union = np.zeros((2 * radius + 1,) * 2, np.uint8)
+        for rect in metrics._disk_rectangles(radius):
+            h, w = rect.shape[0] // 2, rect.shape[1] // 2
+            union[radius - h:radius + h + 1, radius - w:radius + w + 1] |= rect
+        assert np.array_equal(union, metrics._disk(radius)), radius
+
+
+def test_equal_to_official_formulas_on_real_davis_masks(davis_mini):
+    """Real 480p masks, predictions shifted / eroded / dilated / emptied: identical per-frame J and F."""
+    ref = _reference()
+    gt = np.stack([metrics._read_mask_png(f)
+                   for f in sorted((davis_mini / "Annotations" / "480p" / "car-shadow").glob("*.png"))[:8]])
+    pred = ref.perturb(gt, seed=3)
+    j_ref, f_ref = ref.reference_scores(gt, pred)
+    j, f = metrics.frame_scores(gt, pred)
+    assert np.array_equal(j, j_ref) and np.array_equal(f, f_ref)
+    assert 0 < f_ref.mean() < 1
+
+
 # --- videos and folders -------------------------------------------------------------------------------------
 
 def test_evaluate_video_summary_and_annotated_frames():
