@@ -47,6 +47,8 @@ def parse_config(spec: str, passes: int) -> dict:
 
 def register_eval_mode() -> None:
     """``<objective>_evalmode``: the same loss with the network in eval mode during the step (not the official way)."""
+    import dataclasses
+
     from dattt_nb.ttt import objectives
 
     for name in list(objectives.OBJECTIVES):
@@ -54,12 +56,12 @@ def register_eval_mode() -> None:
             continue
         base = objectives.OBJECTIVES[name]
 
-        def evalmode(model, batch, _base=base):
+        def evalmode(model, batch, _loss=base.loss):
             model.eval()  # after the engine's model.train(): BatchNorm on running statistics, no drop path
-            return _base(model, batch)
+            return _loss(model, batch)
 
-        objectives.OBJECTIVES[f"{name}_evalmode"] = evalmode
-        objectives.OBJECTIVE_LABELS[f"{name}_evalmode"] = objectives.OBJECTIVE_LABELS[name] + ", eval mode"
+        objectives.OBJECTIVES[f"{name}_evalmode"] = dataclasses.replace(base, loss=evalmode,
+                                                                        label=base.label + ", eval mode")
 
 
 def objective_name(cfg: dict) -> str:

@@ -19,6 +19,7 @@ import pandas as pd
 from dattt_nb.config import Settings
 from dattt_nb.data.synthetic import TEST_SPLIT_LABELS, TEST_SPLITS
 from dattt_nb.metrics import db_statistics
+from dattt_nb.models import VARIANTS
 from dattt_nb.paper import load_table as load_paper_table
 from dattt_nb.results import load_table, results_dir, save_table
 from dattt_nb.ttt.strategies import STRATEGY_LABELS
@@ -179,22 +180,13 @@ def _key(settings: Settings) -> str:
     return json.dumps(settings.to_dict(), sort_keys=True, default=str)
 
 
-def _trainable_variants() -> tuple[str, ...]:
-    """Model variants ``load_or_train`` accepts: Table 1's, plus Table 4's auxiliary-head baselines when present."""
-    try:
-        from dattt_nb.models import TRAIN_VARIANTS
-    except ImportError:  # a library without the Table 4 baselines
-        from dattt_nb.models import VARIANTS as TRAIN_VARIANTS
-    return tuple(TRAIN_VARIANTS)
-
-
 def load_model(settings: Settings, variant: str = "alpha+beta"):
     """The trained model of a variant (``load_or_train``: loaded, or trained once), kept in memory: Table 1's
     ``none`` / ``head`` / ``alpha+beta``, or Table 4's ``rot`` / ``mae`` (two-stream baseline + auxiliary head on
     E_v); ``None`` for a variant this library cannot train."""
     key = (_key(settings), variant)
     if key not in _MODELS:
-        if variant not in _trainable_variants():
+        if variant not in VARIANTS:
             return None
         from dattt_nb.train import load_or_train
         from dattt_nb.utils import progress_disabled

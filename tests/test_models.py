@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from dattt_nb.config import resolve
-from dattt_nb.models import (BACKBONES, VARIANTS, DATTTNet, DepthModulation, Encoder, MLPDecoder, ScaleModulation,
+from dattt_nb.models import (ARCHITECTURES, BACKBONES, DATTTNet, DepthModulation, Encoder, MLPDecoder, ScaleModulation,
                              build_model, timm_name)
 
 SIZE = 32
@@ -22,7 +22,7 @@ def _inputs(b=2, size=SIZE):
     return torch.rand(b, 3, size, size, generator=g), torch.rand(b, 3, size, size, generator=g)
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", ARCHITECTURES)
 def test_forward_shapes_per_variant(variant):
     model = _model(variant)
     image, flow = _inputs()

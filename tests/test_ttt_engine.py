@@ -108,7 +108,8 @@ def test_a_zero_loss_is_skipped_like_the_official_loop(engine, monkeypatch):
         depth = torch.sigmoid(model.depth(batch.frame))
         return objectives.silog_loss(depth, depth)
 
-    monkeypatch.setitem(objectives.OBJECTIVES, "identical", identical_views)
+    monkeypatch.setitem(objectives.OBJECTIVES, "identical",
+                        objectives.Objective(identical_views, objectives.image_encoder_params, "identical"))
     before = state(engine.model.image_encoder)
     v = torch.rand(1, 3, 32, 32)
     info = adapt_step(engine.model, engine.optimizer(), "identical", v, v, n_pairs=2)

@@ -7,8 +7,9 @@ from torch import nn
 
 from _ttt_helpers import ci_model
 from dattt_nb.ttt.engine import configure_model
+from dattt_nb.models.aux_heads import patch_mask, rotate_batch
 from dattt_nb.ttt.objectives import (OBJECTIVES, TTTBatch, binary_entropy, depth_anchored, depth_consistency, mae,
-                                     params_for, patch_mask, rotate_batch, rotation, tent_entropy, bn_statistics)
+                                     params_for, rotation, tent_entropy, bn_statistics)
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +129,7 @@ def test_rotation_and_mae_train_the_image_encoder_through_the_head(task):
     m = ci_model()
     m.aux_head = _Head(task, m.feature_channels[-1])
     configure_model(m, task)
-    loss = OBJECTIVES[task](m, _batch(n_pairs=4))
+    loss = OBJECTIVES[task].loss(m, _batch(n_pairs=4))
     assert math.isfinite(loss.item()) and loss.item() > 0
     loss.backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in m.image_encoder.parameters())

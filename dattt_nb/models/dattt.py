@@ -1,6 +1,8 @@
 """The two-stream DATTT network (§4.1, Fig. 2a): E_v + E_f summed per scale → D_m; E_v → D_d; M links them."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -10,28 +12,38 @@ from .backbones import create_encoder
 from .decoders import MLPDecoder
 from .modulation import MODULATIONS, DepthModulation
 
-VARIANTS = ("none", "head", "alpha", "beta", "alpha+beta")
-VARIANT_DOCS = {
-    "none": "two-stream baseline: no depth decoder",
-    "head": "+ depth decoder D_d trained with SILog, no modulation",
-    "alpha": "+ depth decoder + modulation with α only (D_m ← α ⊙ D_m)",
-    "beta": "+ depth decoder + modulation with β only (D_m ← D_m + β)",
-    "alpha+beta": "+ depth decoder + full modulation (eq. 3)",
+ARCHITECTURES = ("none", "head", "alpha", "beta", "alpha+beta")  # Table 1: DATTTNet's ``modulation`` argument
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A trainable model: its Table 1 architecture (``modulation``), an optional auxiliary head on E_v (``aux``,
+    Table 4's TTT-Rot / TTT-MAE baselines) and what it is, in words."""
+
+    modulation: str
+    aux: str | None
+    doc: str
+
+
+VARIANTS: dict[str, Variant] = {
+    "none": Variant("none", None, "two-stream baseline: no depth decoder"),
+    "head": Variant("head", None, "+ depth decoder D_d trained with SILog, no modulation"),
+    "alpha": Variant("alpha", None, "+ depth decoder + modulation with α only (D_m ← α ⊙ D_m)"),
+    "beta": Variant("beta", None, "+ depth decoder + modulation with β only (D_m ← D_m + β)"),
+    "alpha+beta": Variant("alpha+beta", None, "+ depth decoder + full modulation (eq. 3)"),
+    "rot": Variant("none", "rotation", "two-stream baseline + rotation-prediction head on E_v (TTT-Rot, Sun et al. "
+                                       "2020)"),
+    "mae": Variant("none", "mae", "two-stream baseline + masked-reconstruction head on E_v (TTT-MAE, Gandelsman "
+                                  "et al. 2022)"),
 }
-# Table 4's auxiliary-task baselines: the two-stream baseline (no D_d, no M) + a self-supervised head on E_v
-AUX_VARIANTS = {"rot": dict(modulation="none", aux="rotation"), "mae": dict(modulation="none", aux="mae")}
-AUX_VARIANT_DOCS = {"rot": "two-stream baseline + rotation-prediction head on E_v (TTT-Rot, Sun et al. 2020)",
-                    "mae": "two-stream baseline + masked-reconstruction head on E_v (TTT-MAE, Gandelsman et al. 2022)"}
-TRAIN_VARIANTS = VARIANTS + tuple(AUX_VARIANTS)  # every name load_or_train / train accept
+VARIANT_DOCS = {name: v.doc for name, v in VARIANTS.items()}
 
 
-def variant_options(variant: str) -> dict:
-    """Model options of a trainable variant: ``{"modulation": ..., "aux": ...}`` (Table 1 names and rot / mae)."""
-    if variant in AUX_VARIANTS:
-        return dict(AUX_VARIANTS[variant])
-    if variant in VARIANTS:
-        return dict(modulation=variant, aux=None)
-    raise ValueError(f"unknown model variant {variant!r}; choose one of {TRAIN_VARIANTS}")
+def get_variant(name: str) -> Variant:
+    """The registered model variant ``name`` (Table 1 names and rot / mae), else a clear error."""
+    if name not in VARIANTS:
+        raise ValueError(f"unknown model variant {name!r}; choose one of {tuple(VARIANTS)}")
+    return VARIANTS[name]
 
 
 class DATTTNet(nn.Module):
@@ -44,8 +56,8 @@ class DATTTNet(nn.Module):
                  pretrained: bool = False, pretrained_file: str | None = None, drop_path_rate: float = 0.1,
                  image_size: int | None = None, aux: str | None = None):
         super().__init__()
-        if modulation not in VARIANTS:
-            raise ValueError(f"unknown model variant {modulation!r}; choose one of {VARIANTS}")
+        if modulation not in ARCHITECTURES:
+            raise ValueError(f"unknown model variant {modulation!r}; choose one of {ARCHITECTURES}")
         if aux is not None and aux not in AUX_TASKS:
             raise ValueError(f"unknown auxiliary task {aux!r}; choose one of {AUX_TASKS} (or None)")
         self.variant = modulation
@@ -132,7 +144,8 @@ def build_model(settings=None, **overrides) -> DATTTNet:
     baseline with that auxiliary head.
     """
     if "variant" in overrides:
-        overrides.update(variant_options(overrides.pop("variant")))
+        variant = get_variant(overrides.pop("variant"))
+        overrides.update(modulation=variant.modulation, aux=variant.aux)
     kwargs = {}
     if settings is not None:
         kwargs = {k: getattr(settings, k) for k in MODEL_KEYS}

@@ -15,10 +15,10 @@ import sys
 
 def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The train options (shared with ``dattt-nb train``)."""
-    from dattt_nb.models import TRAIN_VARIANTS
+    from dattt_nb.models import VARIANTS
 
     p.add_argument("--profile", help="named profile: ci | tiny | paper (default: $DATTT_PROFILE or tiny)")
-    p.add_argument("--variant", default=None, choices=TRAIN_VARIANTS,
+    p.add_argument("--variant", default=None, choices=tuple(VARIANTS),
                    help="model variant (Table 1): none | head | alpha | beta | alpha+beta, or the Table 4 baselines "
                         "rot | mae (default: the profile's)")
     p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),

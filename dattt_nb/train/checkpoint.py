@@ -35,11 +35,11 @@ def checkpoint_dir(settings: Settings, variant: str) -> Path:
 def train_config(settings: Settings, variant: str) -> dict:
     """What a checkpoint records about how it was made: every setting, the model variant and its auxiliary head
     (``aux``: None, or the Table 4 task "rotation" / "mae", with its weight ``lambda_aux``)."""
-    from dattt_nb.models import variant_options
+    from dattt_nb.models import get_variant
 
     config = _plain(settings.to_dict())
     config["variant"] = variant
-    aux = variant_options(variant)["aux"]
+    aux = get_variant(variant).aux
     config["aux"] = aux
     config["lambda_aux"] = LAMBDA_AUX if aux is not None else None
     return config

@@ -19,7 +19,7 @@ import torch.distributed as dist
 
 from dattt_nb.config import Settings, pick_device
 from dattt_nb.losses import joint_loss
-from dattt_nb.models import TRAIN_VARIANTS, aux_loss, build_model, variant_options
+from dattt_nb.models import aux_loss, build_model, get_variant
 from dattt_nb.utils import progress as progress_bar
 from dattt_nb.utils import seed_everything
 
@@ -146,9 +146,7 @@ def train(settings: Settings, variant: str | None = None, *, out_dir: str | Path
     calling again resumes there.
     """
     variant = variant or settings.modulation
-    if variant not in TRAIN_VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; choose one of {TRAIN_VARIANTS}")
-    settings = dataclasses.replace(settings, modulation=variant_options(variant)["modulation"])
+    settings = dataclasses.replace(settings, modulation=get_variant(variant).modulation)
     rank, world, local_rank = _distributed()
     device = pick_device(settings)
     if device.type == "cuda" and world > 1:
@@ -333,7 +331,7 @@ def load_or_train(settings: Settings, variant: str = "alpha+beta", force: bool =
     from .checkpoint import load_model
 
     settings = dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
-    settings = dataclasses.replace(settings, modulation=variant_options(variant)["modulation"])
+    settings = dataclasses.replace(settings, modulation=get_variant(variant).modulation)
     out = checkpoint_dir(settings, variant)
     last, best = out / "last.pt", out / "best.pt"
     trained_now = False

@@ -4,13 +4,13 @@
 snapshot/restore, prediction) → ``strategies`` (TTT-N / MWI / LTV, grouped) → ``runner`` (videos → scores).
 """
 from .engine import StepInfo, TTTEngine, adapt_step, configure_model, predict, restore, snapshot
-from .objectives import OBJECTIVE_LABELS, OBJECTIVES, depth_consistency, params_for
+from .objectives import OBJECTIVES, Objective, depth_consistency, get_objective, params_for
 from .runner import TTTResult, VideoResult, results_table, run_ttt, run_video, write_results
 from .strategies import STRATEGIES, STRATEGY_LABELS, get_strategy, grouped, loop, momentum, naive, no_ttt
 from .views import make_views, photometric_distortion
 
 __all__ = ["StepInfo", "TTTEngine", "adapt_step", "configure_model", "predict", "restore", "snapshot",
-           "OBJECTIVES", "OBJECTIVE_LABELS", "depth_consistency", "params_for", "TTTResult", "VideoResult",
+           "OBJECTIVES", "Objective", "get_objective", "depth_consistency", "params_for", "TTTResult", "VideoResult",
            "results_table", "run_ttt", "run_video", "write_results", "STRATEGIES", "STRATEGY_LABELS",
            "get_strategy", "grouped", "loop", "momentum", "naive", "no_ttt", "make_views",
            "photometric_distortion"]

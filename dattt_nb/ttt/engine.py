@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from dattt_nb.ttt.objectives import NEEDS_REFERENCE, OBJECTIVES, TTTBatch, check_objective, params_for, prepare_bn
+from dattt_nb.ttt.objectives import TTTBatch, get_objective, params_for
 
 
 @dataclass
@@ -29,14 +29,15 @@ class StepInfo:
 
 
 def configure_model(model: nn.Module, objective: str) -> list[nn.Parameter]:
-    """Only the objective's parameters require gradients (official: E_v for depth); returns them. For BN
-    adaptation, BatchNorm statistics become cumulative averages over the test video (``objectives.prepare_bn``)."""
+    """Only the objective's parameters require gradients (official: E_v for depth); returns them. The objective's
+    ``prepare`` runs once (BN: statistics become cumulative averages over the test video)."""
     params = params_for(objective, model)
     model.requires_grad_(False)
     for p in params:
         p.requires_grad_(True)
-    if objective == "bn":
-        prepare_bn(model)
+    prepare = get_objective(objective).prepare
+    if prepare is not None:
+        prepare(model)
     return params
 
 
@@ -62,7 +63,7 @@ def adapt_step(model: nn.Module, optimizer: torch.optim.Optimizer | None, object
     buffers = [b.detach().clone() for b in model.buffers()]  # last good statistics (small)
     batch = TTTBatch(frame, flow, n_pairs, scale, generator, reference)
     model.train()
-    loss = OBJECTIVES[objective](model, batch)
+    loss = get_objective(objective).loss(model, batch)
     grad_norm = loss.new_zeros(())
     if optimizer is not None and loss.requires_grad:
         optimizer.zero_grad(set_to_none=True)
@@ -117,12 +118,12 @@ class TTTEngine:
     steps: list[StepInfo] = field(default_factory=list, repr=False)  # this video's steps, in order
 
     def __post_init__(self):
-        check_objective(self.objective)
+        record = get_objective(self.objective)
         self.model = copy.deepcopy(self.model)
         self.params = configure_model(self.model, self.objective)
         self.trained = snapshot(self.model)
         self.reference = None  # the frozen trained model, kept only for objectives that anchor to it
-        if self.objective.startswith(NEEDS_REFERENCE):  # also the study's <name>_evalmode variants
+        if record.needs_reference:
             self.reference = copy.deepcopy(self.model).eval().requires_grad_(False)
         self.generator = torch.Generator().manual_seed(self.seed)
 

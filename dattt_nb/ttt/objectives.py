@@ -1,18 +1,20 @@
 """Test-time objectives: each is one function ``loss(model, batch) -> Tensor`` (eq. 4 and the Table 4 baselines).
 
-``params_for(objective, model)`` says which parameters each one adapts; the engine freezes the rest.
+An :class:`Objective` record pairs the loss with the parameters it adapts, its label and what it needs; the
+``OBJECTIVES`` registry holds one record per method, so adding one (TENT, MAE, ...) is one entry.
 """
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dattt_nb.losses import silog_loss
-from dattt_nb.models.aux_heads import aux_head, mae_loss, patch_mask, rotate_batch, rotation_loss  # noqa: F401
+from dattt_nb.models.aux_heads import mae_loss, rotation_loss
 from dattt_nb.ttt.views import apply_geometry, make_views, sample_geometry
 
 NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
@@ -131,33 +133,59 @@ def mae(model: nn.Module, batch: TTTBatch) -> Tensor:
     return mae_loss(model, batch.views[0], batch.generator)
 
 
-OBJECTIVES = {"depth": depth_consistency, "tent": tent_entropy, "bn": bn_statistics,
-              "rotation": rotation, "mae": mae, "depth_anchored": depth_anchored}
-OBJECTIVE_LABELS = {"depth": "DATTT", "tent": "TENT", "bn": "BN", "rotation": "TTT-Rot", "mae": "TTT-MAE",
-                    "depth_anchored": "DATTT + anchor (extension)"}
-NEEDS_REFERENCE = ("depth_anchored",)  # objectives that compare against the frozen trained model
-
-
-def check_objective(objective: str) -> str:
-    if objective not in OBJECTIVES:
-        raise ValueError(f"unknown TTT objective {objective!r}; choose one of {sorted(OBJECTIVES)}")
-    return objective
-
-
 def norm_affine_params(model: nn.Module) -> list[nn.Parameter]:
     """Affine weights and biases of every normalisation layer (BatchNorm, LayerNorm, GroupNorm): TENT's choice."""
     return [p for m in model.modules() if isinstance(m, NORM_LAYERS) for p in m.parameters(recurse=False)]
 
 
+def image_encoder_params(model: nn.Module) -> list[nn.Parameter]:
+    """E_v's parameters (official: the names with ``encoder_image``): DATTT, TTT-Rot, TTT-MAE."""
+    return list(model.image_encoder.parameters())
+
+
+def no_params(model: nn.Module) -> list[nn.Parameter]:
+    """Nothing adapts by gradient (BN: statistics only)."""
+    return []
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One TTT method: its ``loss(model, batch)``, the ``params(model)`` it adapts, the label people read, whether it
+    compares against the frozen trained model (``needs_reference``) or needs the depth decoder D_d, and an optional
+    ``prepare(model)`` run once when the engine configures the model."""
+
+    loss: Callable[[nn.Module, TTTBatch], Tensor]
+    params: Callable[[nn.Module], list[nn.Parameter]]
+    label: str
+    needs_reference: bool = False
+    needs_depth: bool = False
+    prepare: Callable[[nn.Module], None] | None = None
+    adapts: str = "image encoder E_v"  # what changes, in words (tables)
+
+
+OBJECTIVES: dict[str, Objective] = {
+    "depth": Objective(depth_consistency, image_encoder_params, "DATTT", needs_depth=True),
+    "tent": Objective(tent_entropy, norm_affine_params, "TENT", adapts="normalisation γ, β"),
+    "bn": Objective(bn_statistics, no_params, "BN", prepare=prepare_bn, adapts="BatchNorm statistics only"),
+    "rotation": Objective(rotation, image_encoder_params, "TTT-Rot"),
+    "mae": Objective(mae, image_encoder_params, "TTT-MAE"),
+    "depth_anchored": Objective(depth_anchored, image_encoder_params, "DATTT + anchor (extension)",
+                                needs_reference=True, needs_depth=True),
+}
+
+
+def get_objective(name: str) -> Objective:
+    """The registered objective ``name``, else a clear error listing the choices."""
+    if name not in OBJECTIVES:
+        raise ValueError(f"unknown TTT objective {name!r}; choose one of {sorted(OBJECTIVES)}")
+    return OBJECTIVES[name]
+
+
 def params_for(objective: str, model: nn.Module) -> list[nn.Parameter]:
-    """Parameters that adapt: E_v for depth/rotation/MAE (official: names with encoder_image), norm affines for
-    TENT, none for BN (statistics only)."""
-    check_objective(objective)
-    if objective == "tent":
-        return norm_affine_params(model)
-    if objective == "bn":
-        return []
-    if objective.startswith("depth") and getattr(model, "depth_decoder", None) is None:
+    """Parameters ``objective`` adapts on ``model`` (E_v for depth / rotation / MAE, norm affines for TENT, none
+    for BN); a depth objective on a model without D_d is refused."""
+    record = get_objective(objective)
+    if record.needs_depth and getattr(model, "depth_decoder", None) is None:
         raise ValueError(f"objective {objective!r} needs a depth decoder D_d: build the model with a modulation other "
                          "than 'none' (Table 1), or pick objective 'tent' / 'bn'")
-    return list(model.image_encoder.parameters())
+    return record.params(model)

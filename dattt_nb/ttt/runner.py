@@ -16,7 +16,7 @@ import torch
 from dattt_nb.config import pick_device
 from dattt_nb.metrics import boundary_f_torch, jaccard_torch
 from dattt_nb.ttt.engine import TTTEngine
-from dattt_nb.ttt.objectives import OBJECTIVE_LABELS
+from dattt_nb.ttt.objectives import OBJECTIVES
 from dattt_nb.ttt.strategies import STRATEGY_LABELS, get_strategy, n_predictions
 from dattt_nb.utils import progress as progress_bar
 
@@ -71,7 +71,7 @@ class TTTResult:
         """The paper's name: ``TTT-LTV``, ``TTT-N (TENT)``, ``TTT-MWI, gap 10``, ``No TTT``."""
         label = STRATEGY_LABELS[self.strategy]
         if self.strategy != "none" and self.objective != "depth":
-            label += f" ({OBJECTIVE_LABELS[self.objective]})"
+            label += f" ({OBJECTIVES[self.objective].label})"
         if self.frame_gap > 1 and self.strategy in ("momentum", "loop"):
             label += f", gap {self.frame_gap}"
         return label
