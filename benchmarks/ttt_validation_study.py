@@ -75,7 +75,7 @@ def run_config(args: tuple) -> dict:
 
     from dattt_nb.config import resolve
     from dattt_nb.train import load_or_train
-    from dattt_nb.ttt.report import cached_ttt, load_test_splits
+    from dattt_nb.ttt.cache import cached_ttt, load_test_splits
 
     torch.set_num_threads(threads)
     register_eval_mode()

@@ -94,8 +94,9 @@ def strategy_timeline(strategy: str, n_frames: int = 5, epochs: int = 3, ax=None
         ax.axvline(x - 0.5, color="#e53935", lw=1.5, alpha=0.8)
     if resets:
         ax.plot([], [], color="#e53935", label="reset to trained weights")
-    labels = {"naive": "TTT-N", "momentum": "TTT-MWI", "loop": "TTT-LTV", "none": "No TTT"}
-    ax.set_title(f"{labels.get(strategy, strategy)}: {n_frames} frames, {epochs} epochs", fontsize=10)
+    from dattt_nb.ttt.strategies import STRATEGY_LABELS
+
+    ax.set_title(f"{STRATEGY_LABELS.get(strategy, strategy)}: {n_frames} frames, {epochs} epochs", fontsize=10)
     ax.set_xlabel("step")
     ax.set_ylabel("frame")
     ax.set_yticks(range(n_frames))
@@ -105,31 +106,17 @@ def strategy_timeline(strategy: str, n_frames: int = 5, epochs: int = 3, ax=None
 
 
 def _schedule(strategy, n_frames, epochs):
-    """(adapt steps, predictions, resets) as (step, frame) lists, following §4.2."""
+    """(adapt steps, predictions, resets) as (x, frame) lists and x positions, read off the strategy itself
+    (:func:`dattt_nb.ttt.strategies.schedule`); LTV's closing re-prediction with the final weights is left out."""
+    from dattt_nb.ttt.strategies import schedule
+
     steps, preds, resets, t = [], [], [], 0
-    if strategy == "none":
-        return [], [(i, i) for i in range(n_frames)], []
-    if strategy == "naive":
-        for f in range(n_frames):
+    for event in schedule(strategy, n_frames, epochs):
+        if event.kind == "reset":
             resets.append(t)
-            for _ in range(epochs):
-                steps.append((t, f))
-                t += 1
-            preds.append((t - 0.5, f))
-    elif strategy == "momentum":
-        resets.append(0)
-        for f in range(n_frames):
-            for _ in range(epochs):
-                steps.append((t, f))
-                t += 1
-            preds.append((t - 0.5, f))
-    elif strategy == "loop":
-        resets.append(0)
-        for _ in range(epochs):
-            for f in range(n_frames):
-                steps.append((t, f))
-                preds.append((t + 0.4, f))
-                t += 1
-    else:
-        raise ValueError(f"unknown strategy {strategy!r}; expected none, naive, momentum or loop")
+        elif event.kind == "step":
+            steps.append((t, event.t))
+            t += 1
+        elif event.pass_ != "final":
+            preds.append((t - 0.5 if steps else len(preds), event.t))
     return steps, preds, resets

@@ -7,7 +7,6 @@ and ``runs/<profile>/report.md`` gathers the tables and figures the notebooks sa
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from . import config
-from .utils import atomic_path, atomic_write_json, git_commit, package_versions
+from .utils import atomic_path, atomic_write_json, git_commit, package_versions, sha256_file
 
 MANIFEST = "manifest.json"
 REPORT = "report.md"
@@ -28,10 +27,6 @@ class PipelineError(RuntimeError):
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def list_notebooks(notebooks_dir: str | Path | None = None) -> list[Path]:
@@ -165,7 +160,7 @@ def run_pipeline(profile: str | None = None, only: list[str] | None = None, para
 
     with _environment(**env):
         for nb in tqdm(selected, desc=f"notebooks ({profile})", unit="nb"):
-            name, parameters, sha = nb.stem, plan[nb.stem], _sha256(nb)
+            name, parameters, sha = nb.stem, plan[nb.stem], sha256_file(nb)
             output = run_dir / "notebooks" / nb.name
             if not force and _is_fresh(previous.get(name), parameters, sha, run_dir):
                 manifest["notebooks"][name] = {**previous[name], "reused": True}

@@ -21,10 +21,11 @@ import torch.nn.functional as F
 from dattt_nb.config import Settings, pick_device
 from dattt_nb.data.layout import MASKS, FRAMES, Video, image_files, kind_dir, read_mask
 from dattt_nb.data.video_file import DEFAULT_FPS, read_video, resize_long_side, video_fps, write_gif, write_mp4
+from dattt_nb.ttt.strategies import STRATEGY_ALIASES, strategy_name
 from dattt_nb.utils import atomic_path, atomic_write_json, progress_disabled
 
 # command-line names of the TTT strategies (Fig. 4) → the runner's names
-TTT_STRATEGIES = {"none": "none", "n": "naive", "mwi": "momentum", "ltv": "loop"}
+TTT_STRATEGIES = {"none": "none", **STRATEGY_ALIASES}
 FLOW_LONG_SIDE = 256  # flow is estimated on frames whose long side is this (at least the input size)
 COLORS = {"result": (1.0, 0.15, 0.15), "baseline": (0.2, 0.5, 1.0), "gt": (0.1, 0.9, 0.2)}
 
@@ -78,13 +79,7 @@ class SegmentResult:
 
 def strategy_for(ttt: str) -> str:
     """A command-line TTT name (none | n | mwi | ltv) or a runner name (none | naive | momentum | loop) → runner name."""
-    key = str(ttt).lower()
-    if key in TTT_STRATEGIES:
-        return TTT_STRATEGIES[key]
-    if key in TTT_STRATEGIES.values():
-        return key
-    raise ValueError(f"unknown TTT strategy {ttt!r}; choose one of {sorted(TTT_STRATEGIES)} "
-                     "(none, n = TTT-N, mwi = TTT-MWI, ltv = TTT-LTV)")
+    return strategy_name(ttt)
 
 
 def compute_flow(frames: np.ndarray, method: str = "dis", long_side: int | None = FLOW_LONG_SIDE,

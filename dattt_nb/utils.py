@@ -105,6 +105,41 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def sha1_hex(*chunks: bytes) -> str:
+    """SHA-1 of the concatenated byte strings, hex (cache keys, not security)."""
+    import hashlib
+
+    digest = hashlib.sha1()
+    for chunk in chunks:
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes, hex, read in 1 MiB chunks."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def distributed_env(backend: str | None = None) -> tuple[int, int, int]:
+    """(rank, world_size, local_rank) under torchrun, initialising the process group once (``backend`` default:
+    nccl with CUDA, else gloo); (0, 1, 0) outside torchrun."""
+    import torch
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, 0
+    if not dist.is_initialized():
+        dist.init_process_group(backend or ("nccl" if torch.cuda.is_available() else "gloo"))
+    return dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0"))
+
+
 def run_distributed(run, args) -> int:
     """``run(args)``, then tear down the ``torch.distributed`` process group if the run started one (torchrun)."""
     import torch.distributed as dist

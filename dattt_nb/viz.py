@@ -105,3 +105,28 @@ def contact_sheet(videos: Sequence, t: int | Sequence[int] | None = None, titles
         show_video_row(v, min(ti, len(v) - 1), axes=axes[i], title=titles[i] if titles else None)
     fig.tight_layout()
     return fig
+
+
+def plot_mask_grid(video, columns: dict, frames=None, color=(1.0, 0.2, 0.0)):
+    """Fig. 1 / Fig. 6 style: one row per frame; columns frame, ground truth, then each named (T, H, W) mask set
+    as an overlay titled with its J; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from dattt_nb.metrics import jaccard
+
+    frames = list(range(len(video))) if frames is None else list(frames)
+    ncol = 2 + len(columns)
+    fig, axes = plt.subplots(len(frames), ncol, figsize=(1.7 * ncol, 1.8 * len(frames)), squeeze=False)
+    gt = video.masks.cpu().numpy().astype(bool)
+    for r, t in enumerate(frames):
+        img = to_hwc(video.frames[t])
+        panels = [(img, f"{video.name} t={t}"), (overlay(img, gt[t], (0.1, 0.8, 0.2)), "ground truth")]
+        for title, masks in columns.items():
+            m = masks[t].cpu().numpy().astype(bool) if hasattr(masks, "cpu") else np.asarray(masks[t], bool)
+            panels.append((overlay(img, m, color), f"{title}\nJ {jaccard(gt[t], m):.2f}"))
+        for ax, (im, title) in zip(axes[r], panels):
+            ax.imshow(im, interpolation="nearest")
+            ax.set_title(title, fontsize=7)
+            ax.axis("off")
+    fig.tight_layout()
+    return fig

@@ -14,7 +14,7 @@ def test_schedules_match_the_strategies():
     assert len(resets) == 1 and [f for _, f in steps] == sorted(f for _, f in steps)
     steps, preds, resets = diagrams._schedule("loop", 4, 3)
     assert [f for _, f in steps] == [0, 1, 2, 3] * 3 and len(preds) == 12
-    with pytest.raises(ValueError, match="unknown strategy"):
+    with pytest.raises(ValueError, match="unknown TTT strategy"):
         diagrams._schedule("tent", 4, 3)
 
 

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from _ttt_helpers import CI, ci_model, tiny_video
-from dattt_nb.ttt import report
+from dattt_nb import viz
+from dattt_nb.ttt import cache, plots, report, strategies
 from dattt_nb.ttt.runner import run_ttt
 
 
@@ -30,13 +31,13 @@ def _kw():
 
 def test_a_cached_run_equals_a_fresh_one_and_is_read_back(trained, runs):
     videos = _data()["mcl"]
-    first = report.cached_ttt(trained, videos, CI, "mcl", strategy="loop", **_kw())
+    first = cache.cached_ttt(trained, videos, CI, "mcl", strategy="loop", **_kw())
     fresh = run_ttt(trained, videos, CI, strategy="loop", epochs=2, lr=1e-3, n_pairs=2, device="cpu", progress=False)
     for a, b in zip(first.videos, fresh.videos):
         assert torch.equal(a.masks, b.masks) and a.losses == b.losses and a.J == b.J
-    folder = report.cache_dir(trained, CI, "loop", 2, 1e-3, 2, device="cpu")
+    folder = cache.cache_dir(trained, CI, "loop", 2, 1e-3, 2, device="cpu")
     assert (folder / "mcl.json").is_file() and (folder / "mcl.csv").is_file() and (folder / "mcl.npz").is_file()
-    again = report.cached_ttt(trained, videos[::-1], CI, "mcl", strategy="loop", **_kw())
+    again = cache.cached_ttt(trained, videos[::-1], CI, "mcl", strategy="loop", **_kw())
     assert [v.name for v in again.videos] == ["mcl_b", "mcl_a"], "the caller's order"
     b = again.videos[1]
     assert torch.equal(b.masks, fresh.videos[0].masks) and np.array_equal(b.pass_J, fresh.videos[0].pass_J)
@@ -46,33 +47,33 @@ def test_a_cached_run_equals_a_fresh_one_and_is_read_back(trained, runs):
 
 def test_a_subset_reuses_the_split_and_changed_data_or_settings_recompute(trained, runs):
     videos = _data()["mcl"]
-    whole = report.cached_ttt(trained, videos, CI, "mcl", strategy="naive", **_kw())
-    part = report.cached_ttt(trained, videos[1:], CI, "mcl", strategy="naive", **_kw())
+    whole = cache.cached_ttt(trained, videos, CI, "mcl", strategy="naive", **_kw())
+    part = cache.cached_ttt(trained, videos[1:], CI, "mcl", strategy="naive", **_kw())
     assert part.videos[0].seconds == whole.videos[1].seconds
     changed = tiny_video("mcl_b", frames=2, seed=4)  # same name, other frames
-    redo = report.cached_ttt(trained, [changed], CI, "mcl", strategy="naive", **_kw())
+    redo = cache.cached_ttt(trained, [changed], CI, "mcl", strategy="naive", **_kw())
     assert redo.videos[0].seconds != whole.videos[1].seconds
-    other = report.cache_dir(trained, CI, "naive", 2, 1e-4, 2, device="cpu")
-    assert other != report.cache_dir(trained, CI, "naive", 2, 1e-3, 2, device="cpu")
-    assert report.cache_dir(trained, CI, "none", 5, 1.0, 8, device="cpu") == \
-        report.cache_dir(trained, CI, "none", device="cpu"), "No TTT does not depend on the TTT settings"
+    other = cache.cache_dir(trained, CI, "naive", 2, 1e-4, 2, device="cpu")
+    assert other != cache.cache_dir(trained, CI, "naive", 2, 1e-3, 2, device="cpu")
+    assert cache.cache_dir(trained, CI, "none", 5, 1.0, 8, device="cpu") == \
+        cache.cache_dir(trained, CI, "none", device="cpu"), "No TTT does not depend on the TTT settings"
 
 
 def test_step_schedule_matches_what_the_strategies_log(trained, runs):
     data = _data()
     for strategy in ("naive", "momentum", "loop"):
-        res = report.cached_ttt(trained, data["mcl"], CI, "mcl", strategy=strategy, **_kw())
+        res = cache.cached_ttt(trained, data["mcl"], CI, "mcl", strategy=strategy, **_kw())
         steps = report.steps_long(res)
         assert len(steps) == sum(v.steps for v in res.videos) == 2 * (3 + 2)
         assert sorted(steps["epoch"].unique()) == [1, 2]
-    assert report.step_epochs("loop", 3, 2).tolist() == [0, 0, 0, 1, 1, 1]
-    assert report.step_epochs("naive", 3, 2).tolist() == [0, 1, 0, 1, 0, 1]
-    assert report.step_epochs("loop", 4, 2, frame_gap=2).tolist() == [0, 0, 1, 1, 0, 0, 1, 1]
+    assert strategies.step_epochs("loop", 3, 2).tolist() == [0, 0, 0, 1, 1, 1]
+    assert strategies.step_epochs("naive", 3, 2).tolist() == [0, 1, 0, 1, 0, 1]
+    assert strategies.step_epochs("loop", 4, 2, frame_gap=2).tolist() == [0, 0, 1, 1, 0, 0, 1, 1]
 
 
 def test_tables_table3_and_fig5(trained, runs):
     data = _data()
-    results = {s: report.run_splits(trained, data, CI, s, **_kw()) for s in ("none", "naive", "momentum", "loop")}
+    results = {s: cache.run_splits(trained, data, CI, s, **_kw()) for s in ("none", "naive", "momentum", "loop")}
     cmp = report.compare_splits(results["none"], results["loop"])
     assert list(cmp.index) == ["davis", "mcl", "mean", "mean_shifted"]
     assert cmp.loc["mcl", "dJ"] == pytest.approx(cmp.loc["mcl", "J"] - cmp.loc["mcl", "J_none"])
@@ -95,7 +96,7 @@ def test_tables_table3_and_fig5(trained, runs):
 
 def test_trace_reproduces_the_run_pass_by_pass(trained, runs):
     video = _data()["davis"][0]
-    res = report.cached_ttt(trained, [video], CI, "davis", strategy="loop", **_kw()).videos[0]
+    res = cache.cached_ttt(trained, [video], CI, "davis", strategy="loop", **_kw()).videos[0]
     passes = report.trace_passes(trained, video, CI, "loop", epochs=2, lr=1e-3, n_pairs=2, device="cpu")
     assert set(passes) == {0, 1, "final"}
     assert torch.equal(passes[1], res.masks) and torch.equal(passes["final"], res.final_masks)
@@ -105,16 +106,16 @@ def test_figures_draw(trained, runs):
     import matplotlib.pyplot as plt
 
     data = _data()
-    none = report.run_splits(trained, data, CI, "none", **_kw())
-    loop = report.run_splits(trained, data, CI, "loop", **_kw())
+    none = cache.run_splits(trained, data, CI, "none", **_kw())
+    loop = cache.run_splits(trained, data, CI, "loop", **_kw())
     merged = report.merge_splits(loop)
     assert len(merged.videos) == 3
     show = report.most_changed(none, loop, n=2)
     assert len(show) == 2 and all(split in data for split, _ in show)
-    figs = [report.plot_per_frame_j(report.merge_splits(none), merged, n=2), report.plot_loss_curve(merged),
-            report.plot_depth_std(merged), report.plot_depth_std_before_after(none, loop),
-            report.plot_mask_grid(data["davis"][0], {"No TTT": none["davis"].videos[0].masks}, frames=[0, 2])]
+    figs = [plots.plot_per_frame_j(report.merge_splits(none), merged, n=2), plots.plot_loss_curve(merged),
+            plots.plot_depth_std(merged), plots.plot_depth_std_before_after(none, loop),
+            viz.plot_mask_grid(data["davis"][0], {"No TTT": none["davis"].videos[0].masks}, frames=[0, 2])]
     fig5 = report.fig5_table(report.fig5_rows("loop", loop), report.fig5_rows("none", none))
-    figs.append(report.plot_j_vs_epoch(fig5))
+    figs.append(plots.plot_j_vs_epoch(fig5))
     assert all(f.axes for f in figs)
     plt.close("all")

@@ -90,7 +90,22 @@ def test_no_ttt_takes_no_step_and_predicts_the_trained_model(engine):
 def test_registry_and_errors():
     assert set(STRATEGIES) == set(STRATEGY_LABELS) == {"none", "naive", "momentum", "loop"}
     assert STRATEGY_LABELS["loop"] == "TTT-LTV"
+    assert get_strategy("ltv") is loop and get_strategy("MWI") is STRATEGIES["momentum"]  # command-line aliases
     with pytest.raises(ValueError, match="unknown TTT strategy"):
-        get_strategy("ltv")
+        get_strategy("tent")
     with pytest.raises(ValueError, match="frame_gap"):
         grouped(loop, 0)
+
+
+def test_schedule_is_read_off_the_strategies():
+    """Fig. 4 as events: N resets before every frame, MWI once, LTV steps every frame each pass and re-predicts."""
+    from dattt_nb.ttt.strategies import n_predictions, schedule, step_epochs
+
+    kinds = [e.kind for e in schedule("naive", 2, 2)]
+    assert kinds == ["reset", "step", "step", "predict"] * 2
+    loop_events = schedule("loop", 3, 2)
+    assert [e.t for e in loop_events if e.kind == "step"] == [0, 1, 2, 0, 1, 2]
+    assert sum(e.pass_ == "final" for e in loop_events) == 3
+    assert n_predictions("loop", 5, 3) == 20 and n_predictions("momentum", 5, 3) == 5 and n_predictions("none", 4, 9) == 4
+    assert step_epochs("momentum", 4, 2, frame_gap=2).tolist() == [0, 1] * 4
+    assert [e.kind for e in schedule("momentum", 4, 1, frame_gap=2)].count("reset") == 2  # one per group

@@ -22,7 +22,7 @@ import numpy as np
 
 from dattt_nb.data.layout import (DEPTH, FLOW, FRAMES, JPEG_QUALITY, MASKS, image_files, kind_dir, natural_key,
                                   read_manifest, read_mask, read_rgb, write_manifest)
-from dattt_nb.utils import atomic_path
+from dattt_nb.utils import atomic_path, sha256_file
 
 # --- registry -----------------------------------------------------------------------------------
 
@@ -91,7 +91,7 @@ def download(name: str, dest: str | Path, url: str | None = None, sha256: str | 
                          f"then convert it with dattt_nb.data.prepare.prepare_real({name!r}, src, dst)")
     dest = Path(dest)
     target = dest / os.path.basename(urllib.request.url2pathname(url.split("?")[0]))
-    if target.is_file() and sha256 and _sha256(target) == sha256:
+    if target.is_file() and sha256 and sha256_file(target) == sha256:
         return _maybe_extract(target, dest, extract)
     digest = hashlib.sha256()
     with _urlopen(url) as response, atomic_path(target) as tmp:
@@ -107,14 +107,6 @@ def download(name: str, dest: str | Path, url: str | None = None, sha256: str | 
     if not sha256:
         print(f"{target.name}: sha256 {got} (no published checksum to compare with)")
     return _maybe_extract(target, dest, extract)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _maybe_extract(archive: Path, dest: Path, extract: bool) -> Path:

@@ -40,11 +40,8 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-SPLITS = ["train", "val", "davis", "fbms", "longvideos", "mcl", "stv2"]
-TEST_SPLITS = ["davis", "fbms", "longvideos", "mcl", "stv2"]
-TEST_SPLIT_LABELS = {
-    "davis": "DAVIS-16", "fbms": "FBMS", "longvideos": "Long-Videos", "mcl": "MCL", "stv2": "SegTrackV2",
-}
+from dattt_nb.splits import SPLITS, TEST_SPLIT_LABELS, TEST_SPLITS  # noqa: F401  (the benchmark's splits)
+
 SPLIT_DESCRIPTIONS = {
     "train": "plays YouTube-VOS: varied clean clips, sometimes a moving distractor, mild photometric jitter",
     "val": "validation: a mix of every test shift at jittered severity (choose hyper-parameters here, never on test)",

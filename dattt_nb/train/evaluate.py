@@ -29,14 +29,14 @@ def predict_video(model, video, batch_size: int = 32, device=None):
 
 def score_video(video, mask_prob: torch.Tensor) -> dict:
     """Mean J and boundary F over the annotated frames of one video (DAVIS definitions)."""
-    from dattt_nb.metrics import boundary_f_torch, jaccard_torch
+    from dattt_nb.metrics import scores_torch
 
     if video.masks is None:
         raise ValueError(f"video {video.name!r} has no ground-truth masks to score against")
     keep = torch.ones(len(video), dtype=torch.bool) if video.annotated is None else video.annotated.bool().cpu()
     gt, pred = video.masks.cpu()[keep], (mask_prob.cpu() > 0.5)[keep]
-    return dict(video=video.name, J=float(jaccard_torch(gt, pred).mean()), F=float(boundary_f_torch(gt, pred).mean()),
-                frames=int(keep.sum()))
+    j, f = scores_torch(gt, pred)
+    return dict(video=video.name, J=float(j.mean()), F=float(f.mean()), frames=int(keep.sum()))
 
 
 def evaluate_split(model, videos, settings=None, batch_size: int = 32) -> pd.DataFrame:

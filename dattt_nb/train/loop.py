@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -21,7 +20,7 @@ from dattt_nb.config import Settings, pick_device
 from dattt_nb.losses import joint_loss
 from dattt_nb.models import aux_loss, build_model, get_variant
 from dattt_nb.utils import progress as progress_bar
-from dattt_nb.utils import seed_everything
+from dattt_nb.utils import distributed_env, seed_everything
 
 from .augment import TrainAugment
 from .checkpoint import (LAMBDA_AUX, checkpoint_dir, config_diff, load_checkpoint, load_weights, same_training,
@@ -114,17 +113,6 @@ def _amp(device: torch.device):
 
 # --- distributed ---------------------------------------------------------------------------------
 
-def _distributed() -> tuple[int, int, int]:
-    """(rank, world_size, local_rank); initialises the process group under torchrun (nccl on GPU, else gloo)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1, 0
-    if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
-    return dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0"))
-
-
 def _barrier(world: int) -> None:
     if world > 1:
         dist.barrier()
@@ -147,7 +135,7 @@ def train(settings: Settings, variant: str | None = None, *, out_dir: str | Path
     """
     variant = variant or settings.modulation
     settings = dataclasses.replace(settings, modulation=get_variant(variant).modulation)
-    rank, world, local_rank = _distributed()
+    rank, world, local_rank = distributed_env()
     device = pick_device(settings)
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", local_rank)

@@ -12,7 +12,6 @@ Videos are independent: under ``torchrun`` rank r takes ``videos[r::world]`` and
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 
@@ -48,17 +47,15 @@ def build_parser() -> argparse.ArgumentParser:
 def _distributed():
     """(rank, world, device) — a gloo process group under torchrun, so results can be gathered on rank 0."""
     import torch
-    import torch.distributed as dist
 
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    local = int(os.environ.get("LOCAL_RANK", "0"))
+    from dattt_nb.utils import distributed_env
+
+    rank, world, local = distributed_env("gloo")
     device = None
     if torch.cuda.is_available():
         torch.cuda.set_device(local)
         device = torch.device("cuda", local)
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("gloo")
-    return (dist.get_rank() if world > 1 else 0), world, device
+    return rank, world, device
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dattt_nb.ttt.report import shifted, split_label, split_scores
+from dattt_nb.splits import shifted, split_label
+from dattt_nb.ttt.report import split_scores
 from dattt_nb.ttt.runner import TTTResult
 
 BACKBONE_LABELS = {"mit_b0": "MiT-b0", "mit_b1": "MiT-b1", "swin_tiny": "Swin-T", "resnet18": "ResNet-18",

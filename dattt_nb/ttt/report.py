@@ -1,191 +1,20 @@
-"""What notebooks 04–06 measure about TTT: cached runs over the test splits, per-split / per-video tables, the
-Table 3 analogue, the Fig. 5 long format, and the figures (per-frame J, loss, depth std, masks over the passes).
+"""Tables of TTT results (notebooks' TTT sections, Table 3, Fig. 5): per split, per video, per step, per pass.
 
-Runs are cached per video under ``runs/<profile>/ttt/cache/<strategy>/<key>/<split>.{csv,json,npz}`` (written
-with :func:`~dattt_nb.ttt.runner.write_results`), keyed by everything that decides the numbers: strategy,
-objective, epochs, lr, pairs, zoom range, frame gap, seed, device type, the trained weights, the video data and
-the TTT code. Videos are adapted independently (episodic reset, reseeded per video), so a video's cached result
-is the same whether it was run alone or with its split — notebook 06 reuses what 04 and 05 computed.
+Every function takes :class:`~dattt_nb.ttt.runner.TTTResult` s (usually ``{split: result}``, from
+:func:`dattt_nb.ttt.cache.run_splits`) and returns a pandas DataFrame of scores ×100; :func:`trace_passes` replays
+one video to keep the masks of every pass.
 """
 from __future__ import annotations
-
-import hashlib
-import json
-import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from dattt_nb.config import pick_device, run_dir
+from dattt_nb.config import pick_device
+from dattt_nb.splits import shifted, split_label
 from dattt_nb.ttt.engine import TTTEngine
-from dattt_nb.ttt.runner import TTTResult, VideoResult, run_ttt, write_results
-from dattt_nb.ttt.strategies import STRATEGY_LABELS, get_strategy
-
-CLEAN_SPLIT = "davis"  # the synthetic DAVIS-16 stand-in: no photometric shift
-# the code that computes a TTT run's numbers (metrics are tested against the DAVIS reference and left out)
-_CODE = ("ttt/engine.py", "ttt/strategies.py", "ttt/objectives.py", "ttt/views.py", "ttt/runner.py", "losses.py",
-         "models/dattt.py", "models/decoders.py", "models/modulation.py", "models/backbones.py",
-         "models/aux_heads.py")
-
-
-# --- cache keys ----------------------------------------------------------------------------------
-
-def _sha(*chunks: bytes) -> str:
-    h = hashlib.sha1()
-    for c in chunks:
-        h.update(c)
-    return h.hexdigest()
-
-
-def model_fingerprint(model: torch.nn.Module) -> str:
-    """Hash of every parameter and buffer (the trained weights decide the numbers)."""
-    return _sha(*(k.encode() + v.detach().cpu().contiguous().numpy().tobytes()
-                  for k, v in model.state_dict().items()))[:12]
-
-
-def video_fingerprint(video) -> str:
-    """Hash of a video's frames, flow, masks and annotation flags."""
-    parts = [video.name.encode()]
-    for x in (video.frames, video.flow, video.masks, video.annotated):
-        parts.append(b"-" if x is None else x.detach().cpu().contiguous().numpy().tobytes())
-    return _sha(*parts)[:12]
-
-
-def _code_text(path: Path) -> bytes:
-    """A module's code without comments, docstrings and formatting (editing those keeps cached runs valid)."""
-    import ast
-
-    tree = ast.parse(path.read_text())
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and \
-                isinstance(getattr(body[0], "value", None), ast.Constant) and isinstance(body[0].value.value, str):
-            node.body = body[1:] or [ast.Pass()]
-    return ast.dump(tree).encode()
-
-
-def code_fingerprint() -> str:
-    """Hash of the code that computes a TTT run (engine, strategies, objectives, views, runner, loss, model)."""
-    root = Path(__file__).resolve().parents[1]
-    return _sha(*(_code_text(root / p) for p in _CODE if (root / p).is_file()))[:12]
-
-
-def cache_dir(model, settings, strategy: str, epochs: int | None = None, lr: float | None = None,
-              n_pairs: int | None = None, objective: str | None = None, frame_gap: int | None = None,
-              device=None) -> Path:
-    """``runs/<profile>/ttt/cache/<strategy>/<objective>_e<E>_lr<lr>_p<P>_g<gap>_seed<S>_<hash>``."""
-    epochs = settings.ttt_epochs if epochs is None else epochs
-    lr = settings.ttt_lr if lr is None else lr
-    n_pairs = settings.ttt_pairs if n_pairs is None else n_pairs
-    objective = objective or settings.ttt_objective
-    frame_gap = settings.ttt_frame_gap if frame_gap is None else frame_gap
-    if strategy == "none":  # nothing adapts: one cache entry whatever the TTT settings
-        epochs, lr, n_pairs, frame_gap = 0, 0.0, 0, 1
-    device = torch.device(device) if device is not None else pick_device(settings)
-    key = _sha(json.dumps([model_fingerprint(model), code_fingerprint(), list(settings.ttt_scale), device.type],
-                          sort_keys=True).encode())[:10]
-    name = f"{objective}_e{epochs}_lr{lr:g}_p{n_pairs}_g{frame_gap}_seed{settings.seed}_{key}"
-    return run_dir(settings) / "ttt" / "cache" / strategy / name
-
-
-# --- reading results back ------------------------------------------------------------------------
-
-def _array(x) -> np.ndarray:
-    return np.array([math.nan if v is None else v for v in np.ravel(x)] if x is not None else [],
-                    dtype=float).reshape(np.shape(x) if x is not None else (0,))
-
-
-def _nan(x) -> float:
-    return math.nan if x is None else float(x)
-
-
-def _video_from_summary(d: dict, masks: dict) -> VideoResult:
-    pass_J = np.array([[_nan(v) for v in row] for row in d["pass_J"]], dtype=float)
-    pass_F = np.array([[_nan(v) for v in row] for row in d["pass_F"]], dtype=float)
-    return VideoResult(
-        name=d["name"], masks=torch.from_numpy(masks[f"masks/{d['name']}"]),
-        J_frames=_array(d["J_frames"]), F_frames=_array(d["F_frames"]), J=_nan(d["J"]), F=_nan(d["F"]),
-        pass_J=pass_J, pass_F=pass_F, final_J=_nan(d.get("final_J")), final_F=_nan(d.get("final_F")),
-        final_masks=torch.from_numpy(masks[f"final/{d['name']}"]) if f"final/{d['name']}" in masks else None,
-        depth_std_frames=_array(d.get("depth_std_frames")), losses=[_nan(v) for v in d.get("losses", [])],
-        step_depth_std=[_nan(v) for v in d.get("step_depth_std", [])], steps=int(d["steps"]),
-        skipped=int(d["skipped"]), nonfinite=int(d["nonfinite"]), seconds=float(d["seconds"]))
-
-
-def load_cached(folder: Path, split: str) -> tuple[dict | None, dict[str, VideoResult], dict[str, str]]:
-    """(run record, {video: result}, {video: data fingerprint}) from a cache folder; empty when absent."""
-    js, npz = folder / f"{split}.json", folder / f"{split}.npz"
-    if not (js.is_file() and npz.is_file()):
-        return None, {}, {}
-    record = json.loads(js.read_text())
-    with np.load(npz, allow_pickle=False) as f:
-        arrays = {k: f[k] for k in f.files}
-    fps = {k.split("/", 1)[1]: str(v) for k, v in arrays.items() if k.startswith("fp/")}
-    videos = {d["name"]: _video_from_summary(d, arrays) for d in record["videos"] if f"masks/{d['name']}" in arrays}
-    return record, videos, fps
-
-
-def _save_cached(folder: Path, split: str, result: TTTResult, fps: dict[str, str], settings) -> None:
-    from dattt_nb.utils import atomic_path
-
-    folder.mkdir(parents=True, exist_ok=True)
-    write_results(result, folder / split, settings)
-    arrays = {}
-    for v in result.videos:
-        arrays[f"masks/{v.name}"] = v.masks.cpu().numpy().astype(bool)
-        if v.final_masks is not None:
-            arrays[f"final/{v.name}"] = v.final_masks.cpu().numpy().astype(bool)
-        arrays[f"fp/{v.name}"] = np.array(fps[v.name])
-    with atomic_path(folder / f"{split}.npz") as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-
-
-# --- running with the cache ----------------------------------------------------------------------
-
-def cached_ttt(model, videos, settings, split: str, strategy: str | None = None, epochs: int | None = None,
-               lr: float | None = None, n_pairs: int | None = None, objective: str | None = None,
-               frame_gap: int | None = None, refresh: bool = False, progress: bool = True,
-               device=None) -> TTTResult:
-    """:func:`~dattt_nb.ttt.runner.run_ttt` on ``videos`` of ``split``, reusing every video already computed
-    with identical settings, weights, data and code (``refresh=True`` recomputes); new videos are added."""
-    strategy = strategy or settings.ttt_strategy
-    folder = cache_dir(model, settings, strategy, epochs, lr, n_pairs, objective, frame_gap, device)
-    record, done, fps = (None, {}, {}) if refresh else load_cached(folder, split)
-    want = {v.name: video_fingerprint(v) for v in videos}
-    missing = [v for v in videos if v.name not in done or fps.get(v.name) != want[v.name]]
-    if missing:
-        from dattt_nb.utils import progress_disabled
-
-        progress = progress and not progress_disabled()
-        new = run_ttt(model, missing, settings, strategy=strategy, objective=objective, epochs=epochs, lr=lr,
-                      frame_gap=frame_gap, n_pairs=n_pairs, progress=progress, device=device)
-        done.update({v.name: v for v in new.videos})
-        fps.update({v.name: want[v.name] for v in missing})
-        meta = dict(strategy=new.strategy, objective=new.objective, epochs=new.epochs, lr=new.lr,
-                    frame_gap=new.frame_gap)
-        everything = TTTResult(**meta, videos=list(done.values()))  # cached ones first, then the new ones
-        _save_cached(folder, split, everything, fps, settings)
-    else:
-        meta = {k: record[k] for k in ("strategy", "objective", "epochs", "lr", "frame_gap")}
-    return TTTResult(**meta, videos=[done[v.name] for v in videos])
-
-
-def load_test_splits(settings, splits=None, n_videos: int = 0) -> dict[str, list]:
-    """{split: videos} of the test splits (built if missing), ``n_videos`` > 0 keeps the first few of each."""
-    from dattt_nb.data.layout import list_videos, load_split
-    from dattt_nb.data.prepare import TEST_SPLITS, ensure_benchmark
-
-    splits = list(splits or TEST_SPLITS)
-    roots = ensure_benchmark(settings, splits=splits, verbose=False)
-    out = {}
-    for split in splits:
-        names = list_videos(roots[split])
-        out[split] = load_split(roots[split], size=settings.image_size, videos=names[:n_videos] if n_videos else names,
-                                with_depth=False)
-    return out
+from dattt_nb.ttt.runner import TTTResult, seeded_run
+from dattt_nb.ttt.strategies import STRATEGY_LABELS, step_epochs
 
 
 def merge_splits(results: dict[str, TTTResult]) -> TTTResult:
@@ -203,24 +32,7 @@ def most_changed(base: dict[str, TTTResult], adapted: dict[str, TTTResult], n: i
     return [(split, name) for _, split, name in sorted(changes, key=lambda c: -c[0])[:n]]
 
 
-def run_splits(model, data: dict[str, list], settings, strategy: str | None = None, **kw) -> dict[str, TTTResult]:
-    """{split: TTTResult} of one strategy on every split of ``data`` (cached, see :func:`cached_ttt`)."""
-    return {split: cached_ttt(model, videos, settings, split, strategy=strategy, **kw)
-            for split, videos in data.items()}
-
-
 # --- tables --------------------------------------------------------------------------------------
-
-def split_label(split: str) -> str:
-    from dattt_nb.data.prepare import TEST_SPLIT_LABELS
-
-    return TEST_SPLIT_LABELS.get(split, split)
-
-
-def shifted(splits) -> list[str]:
-    """The test splits with a distribution shift (all but the clean DAVIS-16 stand-in)."""
-    return [s for s in splits if s != CLEAN_SPLIT]
-
 
 def split_scores(results: dict[str, TTTResult], final: bool = False) -> pd.DataFrame:
     """Rows = split; J and F ×100, mean over videos (DAVIS protocol); ``final``: LTV's re-prediction."""
@@ -333,19 +145,6 @@ def fig5_table(rows: list[dict], none_rows: list[dict] | None = None) -> pd.Data
 
 # --- the schedule of steps -----------------------------------------------------------------------
 
-def step_epochs(strategy: str, n_frames: int, epochs: int, frame_gap: int = 1) -> np.ndarray:
-    """Epoch index of every step in the order a strategy takes them: the step within a frame (N, MWI) or the pass
-    over the video (LTV); grouped variants take groups one after the other."""
-    out = []
-    for g in range(frame_gap if strategy in ("momentum", "loop") else 1):
-        frames = list(range(n_frames))[g::frame_gap] if strategy in ("momentum", "loop") else list(range(n_frames))
-        if strategy == "loop":
-            out += [e for e in range(epochs) for _ in frames]
-        elif strategy in ("naive", "momentum"):
-            out += [e for _ in frames for e in range(epochs)]
-    return np.asarray(out, dtype=int)
-
-
 def steps_long(result: TTTResult) -> pd.DataFrame:
     """Every TTT step of every video: video, step, epoch index, loss, depth std of the views (collapse watch)."""
     rows = []
@@ -362,7 +161,7 @@ def steps_long(result: TTTResult) -> pd.DataFrame:
 
 def trace_passes(model, video, settings, strategy: str | None = None, epochs: int | None = None,
                  lr: float | None = None, n_pairs: int | None = None, objective: str | None = None,
-                 device=None) -> dict:
+                 device=None, frame_gap: int | None = None) -> dict:
     """{pass: (T, H, W) bool masks} of one video, exactly as :func:`~dattt_nb.ttt.runner.run_video` makes them
     (same reset and seeds); LTV gives one entry per pass and ``"final"``, N / MWI one entry (pass 0)."""
     strategy = strategy or settings.ttt_strategy
@@ -371,150 +170,8 @@ def trace_passes(model, video, settings, strategy: str | None = None, epochs: in
     engine = TTTEngine.from_settings(model, settings, objective=objective, lr=lr, n_pairs=n_pairs).to(device)
     video = video.to(device)
     out = {}
-    devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(engine.seed)
-        engine.begin_video()
-        for p in get_strategy(strategy, 1)(engine, video, epochs):
-            if p.pass_ not in out:
-                out[p.pass_] = torch.zeros(len(video), *video.frames.shape[-2:], dtype=torch.bool)
-            out[p.pass_][p.t] = (p.mask > 0.5).cpu()
+    for p in seeded_run(engine, video, strategy, epochs, settings.ttt_frame_gap if frame_gap is None else frame_gap):
+        if p.pass_ not in out:
+            out[p.pass_] = torch.zeros(len(video), *video.frames.shape[-2:], dtype=torch.bool)
+        out[p.pass_][p.t] = (p.mask > 0.5).cpu()
     return out
-
-
-# --- figures -------------------------------------------------------------------------------------
-
-def plot_per_frame_j(base: TTTResult, adapted: TTTResult, names=None, n: int = 3, axes=None):
-    """J per frame of a few videos: no TTT against the strategy (the last pass for LTV); returns the figure."""
-    import matplotlib.pyplot as plt
-
-    none = {v.name: v for v in base.videos}
-    videos = [v for v in adapted.videos if names is None or v.name in names][:n]
-    if axes is None:
-        _, axes = plt.subplots(1, len(videos), figsize=(3.6 * len(videos), 2.8), squeeze=False, sharey=True)
-        axes = axes[0]
-    for ax, v in zip(axes, videos):
-        t = np.arange(len(v.J_frames))
-        ax.plot(t, none[v.name].J_frames, "o-", color="#90a4ae", label=f"No TTT (J {none[v.name].J:.2f})")
-        ax.plot(t, v.J_frames, "o-", color="#ef6c00", label=f"{adapted.label} (J {v.J:.2f})")
-        ax.set_title(v.name, fontsize=9)
-        ax.set_xlabel("frame")
-        ax.set_ylim(0, 1)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower left")
-    axes[0].set_ylabel("J (IoU with ground truth)")
-    fig = axes[0].figure
-    fig.tight_layout()
-    return fig
-
-
-def plot_steps(result: TTTResult, column: str = "loss", axes=None, max_videos: int = 8):
-    """Left: ``column`` (loss or depth_std) at every step of a few videos; right: its mean ± std per epoch index
-    (steps within a frame for N / MWI, passes for LTV) over all videos of the result; returns the figure."""
-    import matplotlib.pyplot as plt
-
-    df = steps_long(result)
-    if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(11, 3.0))
-    ylabel = {"loss": "TTT loss (SILog between views)", "depth_std": "spatial std of predicted depth"}.get(column,
-                                                                                                          column)
-    for name, g in list(df.groupby("video", sort=False))[:max_videos]:
-        axes[0].plot(g["step"], g[column], lw=0.9, alpha=0.8, label=name)
-    axes[0].set_xlabel("TTT step (in the order taken)")
-    axes[0].set_ylabel(ylabel)
-    axes[0].set_title(f"{result.label}: every step, {min(max_videos, df['video'].nunique())} videos", fontsize=9)
-    axes[0].legend(fontsize=6, ncol=2)
-    stats = df.groupby("epoch")[column].agg(["mean", "std"])
-    axes[1].errorbar(stats.index, stats["mean"], yerr=stats["std"], fmt="o-", color="#ef6c00", capsize=3)
-    axes[1].set_xlabel("pass over the video" if result.strategy == "loop" else "step on the same frame")
-    axes[1].set_ylabel(ylabel)
-    axes[1].set_title(f"mean ± std over {df['video'].nunique()} videos", fontsize=9)
-    axes[1].set_xticks(stats.index)
-    for ax in axes:
-        ax.grid(alpha=0.3)
-    fig = axes[0].figure
-    fig.tight_layout()
-    return fig
-
-
-def plot_loss_curve(result: TTTResult, axes=None):
-    """The TTT loss over the steps (eq. 4): does adaptation make the two views agree?"""
-    return plot_steps(result, "loss", axes)
-
-
-def plot_depth_std(result: TTTResult, axes=None):
-    """Collapse watch: spatial std of the views' predicted depth over the steps (0 = a flat, trivial depth map)."""
-    return plot_steps(result, "depth_std", axes)
-
-
-def plot_j_vs_epoch(fig5: pd.DataFrame, splits=("mean_shifted", CLEAN_SPLIT), axes=None):
-    """Fig. 5: J against epochs for each strategy (epoch 0 = No TTT), one panel per split; returns the figure."""
-    import matplotlib.pyplot as plt
-
-    splits = [s for s in splits if s in set(fig5["split"])]
-    if axes is None:
-        _, axes = plt.subplots(1, len(splits), figsize=(4.6 * len(splits), 3.2), squeeze=False)
-        axes = axes[0]
-    style = {"naive": ("#42a5f5", "s", ":"), "momentum": ("#ab47bc", "^", "--"), "loop": ("#ef6c00", "o", "-")}
-    for ax, split in zip(axes, splits):
-        for strategy in ("naive", "momentum", "loop"):
-            g = fig5[(fig5["split"] == split) & (fig5["strategy"] == strategy)].sort_values("epoch")
-            if len(g):
-                color, marker, line = style[strategy]
-                ax.plot(g["epoch"], g["J"], marker=marker, ls=line, color=color, label=STRATEGY_LABELS[strategy])
-        ax.set_xlabel("epochs (steps per frame for N / MWI, passes for LTV)")
-        ax.set_ylabel("J × 100")
-        title = {"mean_shifted": "mean of the shifted splits", "mean": "mean of all splits"}.get(split,
-                                                                                             split_label(split))
-        ax.set_title(title, fontsize=10)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig = axes[0].figure
-    fig.tight_layout()
-    return fig
-
-
-def plot_mask_grid(video, columns: dict, frames=None, color=(1.0, 0.2, 0.0)):
-    """Fig. 1 / Fig. 6 style: one row per frame; columns frame, ground truth, then each named (T, H, W) mask set
-    as an overlay titled with its J; returns the figure."""
-    import matplotlib.pyplot as plt
-
-    from dattt_nb.metrics import jaccard
-    from dattt_nb.viz import overlay, to_hwc
-
-    frames = list(range(len(video))) if frames is None else list(frames)
-    ncol = 2 + len(columns)
-    fig, axes = plt.subplots(len(frames), ncol, figsize=(1.7 * ncol, 1.8 * len(frames)), squeeze=False)
-    gt = video.masks.cpu().numpy().astype(bool)
-    for r, t in enumerate(frames):
-        img = to_hwc(video.frames[t])
-        panels = [(img, f"{video.name} t={t}"), (overlay(img, gt[t], (0.1, 0.8, 0.2)), "ground truth")]
-        for title, masks in columns.items():
-            m = masks[t].cpu().numpy().astype(bool) if hasattr(masks, "cpu") else np.asarray(masks[t], bool)
-            panels.append((overlay(img, m, color), f"{title}\nJ {jaccard(gt[t], m):.2f}"))
-        for ax, (im, title) in zip(axes[r], panels):
-            ax.imshow(im, interpolation="nearest")
-            ax.set_title(title, fontsize=7)
-            ax.axis("off")
-    fig.tight_layout()
-    return fig
-
-
-def plot_depth_std_before_after(base: dict[str, TTTResult], adapted: dict[str, TTTResult], ax=None):
-    """Collapse watch on the predictions: mean spatial std of the predicted depth per split, without and with TTT."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6.5, 3.0))
-    splits = list(adapted)
-    before = [np.nanmean([np.nanmean(v.depth_std_frames) for v in base[s].videos]) for s in splits]
-    after = [np.nanmean([np.nanmean(v.depth_std_frames) for v in adapted[s].videos]) for s in splits]
-    x = np.arange(len(splits))
-    ax.bar(x - 0.2, before, 0.4, color="#90a4ae", label="No TTT")
-    ax.bar(x + 0.2, after, 0.4, color="#ef6c00", label=next(iter(adapted.values())).label)
-    ax.set_xticks(x, [split_label(s) for s in splits])
-    ax.set_ylabel("spatial std of predicted depth")
-    ax.set_title("collapse watch: a flat depth map has std 0", fontsize=10)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3, axis="y")
-    return ax.figure

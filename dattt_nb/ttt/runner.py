@@ -9,15 +9,16 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
 
 from dattt_nb.config import pick_device
-from dattt_nb.metrics import boundary_f_torch, jaccard_torch
+from dattt_nb.metrics import scores_torch
 from dattt_nb.ttt.engine import TTTEngine
 from dattt_nb.ttt.objectives import OBJECTIVES
-from dattt_nb.ttt.strategies import STRATEGY_LABELS, get_strategy, n_predictions
+from dattt_nb.ttt.strategies import STRATEGY_LABELS, Prediction, get_strategy, n_predictions
 from dattt_nb.utils import progress as progress_bar
 
 
@@ -128,8 +129,7 @@ class _Scores:
             j, f = self.J[p.pass_], self.F[p.pass_]
         if self.annotated[p.t]:
             gt = self.gt[p.t:p.t + 1]
-            j[p.t] = jaccard_torch(gt, mask[None])[0]
-            f[p.t] = boundary_f_torch(gt, mask[None])[0]
+            j[p.t], f[p.t] = (x[0] for x in scores_torch(gt, mask[None]))
 
 
 def _jsonable(x):
@@ -149,24 +149,30 @@ def _mean(x: np.ndarray) -> float:
     return float(np.nanmean(x)) if np.isfinite(x).any() else math.nan
 
 
+def seeded_run(engine: TTTEngine, video, strategy: str, epochs: int, frame_gap: int = 1) -> Iterator[Prediction]:
+    """A strategy's predictions on one video after the episodic reset, with the global random stream (stochastic
+    depth) forked and seeded with the engine's seed: the same video always gives the same run."""
+    run = get_strategy(strategy, frame_gap)
+    dev = engine.device
+    devices = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(engine.seed)
+        engine.begin_video()
+        yield from run(engine, video, epochs)
+
+
 def run_video(engine: TTTEngine, video, strategy: str = "loop", epochs: int = 1, frame_gap: int = 1,
               bar=None) -> VideoResult:
     """Episodic reset, then the strategy over one video (already on the engine's device), scored as it goes."""
     if video.flow is None:
         raise ValueError(f"video {video.name!r} has no flow: load it with with_flow=True (the model needs E_f's input)")
-    run = get_strategy(strategy, frame_gap)
     passes = epochs if strategy == "loop" else 1
     scores = _Scores(video, passes)
     start = time.perf_counter()
-    dev = engine.device
-    devices = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):  # stochastic depth draws from the global stream
-        torch.manual_seed(engine.seed)
-        engine.begin_video()
-        for p in run(engine, video, epochs):
-            scores.add(p)
-            if bar is not None:
-                bar.update(1)
+    for p in seeded_run(engine, video, strategy, epochs, frame_gap):
+        scores.add(p)
+        if bar is not None:
+            bar.update(1)
     masks = scores.masks.cpu()
     seconds = time.perf_counter() - start
     J, F = scores.J.cpu().numpy(), scores.F.cpu().numpy()

@@ -91,18 +91,77 @@ def grouped(base: Callable, gap: int) -> Callable:
 
 STRATEGIES = {"none": no_ttt, "naive": naive, "momentum": momentum, "loop": loop}
 STRATEGY_LABELS = {"none": "No TTT", "naive": "TTT-N", "momentum": "TTT-MWI", "loop": "TTT-LTV"}
+STRATEGY_ALIASES = {"n": "naive", "mwi": "momentum", "ltv": "loop"}  # short names of the command line
+
+
+def strategy_name(name: str) -> str:
+    """A strategy's name from itself or its short alias (``n`` / ``mwi`` / ``ltv``), else a clear error."""
+    key = str(name).lower()
+    key = STRATEGY_ALIASES.get(key, key)
+    if key not in STRATEGIES:
+        raise ValueError(f"unknown TTT strategy {name!r}; choose one of {sorted(STRATEGIES)} or an alias "
+                         f"({', '.join(f'{a} = {STRATEGY_LABELS[k]}' for a, k in STRATEGY_ALIASES.items())})")
+    return key
 
 
 def get_strategy(name: str, frame_gap: int = 1) -> Callable:
-    """The strategy called ``name``; MWI and LTV on ``frame_gap`` > 1 interleaved groups when asked."""
-    if name not in STRATEGIES:
-        raise ValueError(f"unknown TTT strategy {name!r}; choose one of {sorted(STRATEGIES)} "
-                         f"({', '.join(f'{k} = {v}' for k, v in STRATEGY_LABELS.items())})")
+    """The strategy called ``name`` (or its alias); MWI and LTV on ``frame_gap`` > 1 interleaved groups when asked."""
+    name = strategy_name(name)
     if frame_gap > 1 and name in ("momentum", "loop"):
         return grouped(STRATEGIES[name], frame_gap)
     return STRATEGIES[name]
 
 
-def n_predictions(name: str, n_frames: int, epochs: int) -> int:
+# --- the schedule, read off the strategies themselves ---------------------------------------------
+
+class Event(NamedTuple):
+    """One thing a strategy does: ``reset`` (trained weights back), ``step`` on frame ``t`` (``epoch``: earlier
+    steps on that frame) or ``predict`` frame ``t`` during pass ``pass_``."""
+
+    kind: str
+    t: int | None = None
+    epoch: int | None = None
+    pass_: int | str | None = None
+
+
+class _Recorder:
+    """An engine stand-in that logs what a strategy asks of it, so the schedule is never written twice."""
+
+    def __init__(self):
+        self.events: list[Event] = []
+        self._steps: dict[int, int] = {}
+
+    def reset(self) -> None:
+        self.events.append(Event("reset"))
+
+    def optimizer(self) -> None:
+        return None
+
+    def step(self, optimizer, video, t: int) -> None:
+        self.events.append(Event("step", t, self._steps.get(t, 0)))
+        self._steps[t] = self._steps.get(t, 0) + 1
+
+    def predict(self, video, frames: list[int]) -> tuple[list, None]:
+        return [None] * len(frames), None
+
+
+def schedule(name: str, n_frames: int, epochs: int, frame_gap: int = 1) -> list[Event]:
+    """Everything strategy ``name`` does on a video of ``n_frames`` frames, in order (Fig. 4), by running it on a
+    recording engine: resets, steps and predictions."""
+    recorder = _Recorder()
+    for p in get_strategy(name, frame_gap)(recorder, range(n_frames), epochs):
+        recorder.events.append(Event("predict", p.t, pass_=p.pass_))
+    return recorder.events
+
+
+def n_predictions(name: str, n_frames: int, epochs: int, frame_gap: int = 1) -> int:
     """How many predictions a strategy yields for a video (for progress bars)."""
-    return n_frames * (epochs + 1) if name == "loop" else n_frames
+    return sum(e.kind == "predict" for e in schedule(name, n_frames, epochs, frame_gap))
+
+
+def step_epochs(name: str, n_frames: int, epochs: int, frame_gap: int = 1):
+    """Epoch index of every step in the order the strategy takes them: the step within a frame (N, MWI) or the
+    pass over the video (LTV)."""
+    import numpy as np
+
+    return np.asarray([e.epoch for e in schedule(name, n_frames, epochs, frame_gap) if e.kind == "step"], dtype=int)

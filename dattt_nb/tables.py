@@ -1,72 +1,34 @@
-"""This profile's versions of the paper's Tables 1, 3, 4 and Figs. 5–6 (§5), beside the published numbers.
+"""This profile's versions of the paper's Tables 1, 3, 4 and Figs. 5–6 (§5), saved once and read back.
 
 One call per table: :func:`table1`, :func:`table3`, :func:`table4`, :func:`fig5`, :func:`per_video` return the
-table an earlier notebook saved under ``runs/<profile>/results/`` or, when it is missing, compute it with the TTT
-runner (whose per-video cache, ``dattt_nb.ttt.report``, makes runs done by notebooks 04–07 free) and save it.
-:func:`collect` does all of them. All scores are ×100, as the paper prints them.
+table saved under ``runs/<profile>/results/`` by an earlier run or, when it is missing, compute it with the TTT
+runner (whose per-video cache, :mod:`dattt_nb.ttt.cache`, makes runs already done free) and save it.
+:func:`collect` does all of them. All scores are ×100, as the paper prints them; :mod:`dattt_nb.paper` puts
+them beside the published numbers.
 """
 from __future__ import annotations
 
 import json
 import math
 import warnings
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from dattt_nb.config import Settings
-from dattt_nb.data.synthetic import TEST_SPLIT_LABELS, TEST_SPLITS
 from dattt_nb.metrics import db_statistics
 from dattt_nb.models import VARIANTS
-from dattt_nb.paper import load_table as load_paper_table
+from dattt_nb.paper import TABLE1_LABELS, TABLE1_ROWS, TABLE4_ROWS, ours_label
 from dattt_nb.results import load_table, results_dir, save_table
-from dattt_nb.ttt.strategies import STRATEGY_LABELS
+from dattt_nb.splits import CLEAN_SPLIT, TEST_SPLITS, split_label
+from dattt_nb.ttt.strategies import STRATEGIES as _STRATEGIES, STRATEGY_LABELS
 
-STRATEGIES = ["none", "naive", "momentum", "loop"]  # Table 3's rows, in the paper's order
-PAPER_SPLITS = {"davis": "DAVIS-16", "fbms": "FBMS", "longvideos": "LongVideos", "mcl": "MCL", "stv2": "STV2"}
-CLEAN_SPLIT = "davis"  # the synthetic DAVIS-16 stand-in carries no photometric shift
-
-# Table 1: (depth decoder, modulation, TTT) per row, as in the paper; key = our row name.
-TABLE1_ROWS = {"none": ("no", "no", "no"), "head": ("yes", "no", "no"), "head_ttt": ("yes", "no", "yes"),
-               "alpha+beta": ("yes", "yes", "no"), "alpha+beta_ttt": ("yes", "yes", "yes")}
-TABLE1_LABELS = {"none": "two-stream baseline", "head": "+ depth head", "head_ttt": "+ depth head, TTT",
-                 "alpha+beta": "+ depth head + modulation", "alpha+beta_ttt": "+ depth head + modulation, TTT"}
-# Table 4: row name → (method, TTT, model variant, objective, row its change is measured from).
-TABLE4_ROWS = {
-    "Baseline": ("Baseline", "no", "none", None, None),
-    "TENT": ("TENT", "yes", "none", "tent", "Baseline"),
-    "BN": ("BN", "yes", "none", "bn", "Baseline"),
-    "TTT-Rot (no TTT)": ("TTT-Rot", "no", "rot", None, None),
-    "TTT-Rot": ("TTT-Rot", "yes", "rot", "rotation", "TTT-Rot (no TTT)"),
-    "TTT-MAE (no TTT)": ("TTT-MAE", "no", "mae", None, None),
-    "TTT-MAE": ("TTT-MAE", "yes", "mae", "mae", "TTT-MAE (no TTT)"),
-    "DATTT (no TTT)": ("DATTT", "no", "alpha+beta", None, None),
-    "DATTT": ("DATTT", "yes", "alpha+beta", "depth", "DATTT (no TTT)"),
-}
+STRATEGIES = list(_STRATEGIES)  # Table 3's rows, in the paper's order: none, naive, momentum, loop
 NOT_RUN = "not run"
 
 NAMES = {"table1": "table1_architecture", "table3": "table3_strategies", "table4": "table4_methods",
          "fig5": "fig5_j_vs_epoch"}  # the series' shared result names (results contract)
-
-
-# --- labels --------------------------------------------------------------------------------------
-
-def split_label(split: str) -> str:
-    """The paper's name of a test split ("davis" → "DAVIS-16"); means keep a readable name."""
-    return TEST_SPLIT_LABELS.get(split, {"shifted": "shifted (mean)", "mean": "all (mean)"}.get(split, split))
-
-
-def paper_label(backbone: str = "MiT-b1") -> str:
-    """Caption of the paper's numbers: never shown without it."""
-    return f"paper ({backbone}, 512 px, real data)"
-
-
-def ours_label(settings: Settings) -> str:
-    """Caption of this run's numbers: profile, backbone, input size, data."""
-    data = "synthetic data" if settings.dataset == "synthetic" else "real data"
-    return f"ours ({settings.profile}: {settings.backbone}, {settings.image_size} px, {data})"
 
 
 def scale_table(settings: Settings) -> pd.DataFrame:
@@ -114,16 +76,16 @@ def saved_or_computed(name: str, settings: Settings, compute: Callable[[], pd.Da
         saved = convert(saved)
     problem = check(saved) if saved is not None else "missing"
     if problem is None:
-        saved.attrs.update(source="saved by an earlier notebook", file=f"results/{name}.csv",
+        saved.attrs.update(source="saved by an earlier run", file=f"results/{name}.csv",
                            meta=_table_meta(name, settings))
         return saved
     if saved is not None:
-        warnings.warn(f"results/{name}.csv does not have the expected layout ({problem}); notebook 08 computes "
-                      f"its own and saves it as 08_{name}", stacklevel=2)
+        warnings.warn(f"results/{name}.csv does not have the expected layout ({problem}); a table in the expected "
+                      f"layout is computed and saved as 08_{name}", stacklevel=2)
         name = f"08_{name}"
     df = compute()
     save_table(df, name, settings, meta=meta)
-    df.attrs.update(source="computed by notebook 08 (cached TTT runs reused)", file=f"results/{name}.csv",
+    df.attrs.update(source="computed now (cached TTT runs reused)", file=f"results/{name}.csv",
                     meta=meta or {})
     return df
 
@@ -199,7 +161,7 @@ def load_videos(settings: Settings) -> dict[str, list]:
     """{split: videos} of the five test splits (built when missing), kept in memory."""
     key = _key(settings)
     if key not in _DATA:
-        from dattt_nb.ttt.report import load_test_splits
+        from dattt_nb.ttt.cache import load_test_splits
 
         _DATA[key] = load_test_splits(settings)
     return _DATA[key]
@@ -209,7 +171,7 @@ def run(settings: Settings, strategy: str | None = None, objective: str | None =
         variant: str = "alpha+beta", epochs: int | None = None, n_videos: int = 0, refresh: bool = False) -> dict:
     """{split: TTTResult} of one strategy × objective on a variant's model over the test splits, through the
     per-video cache (a run any notebook made with the same settings, weights, data and code is read back)."""
-    from dattt_nb.ttt.report import run_splits
+    from dattt_nb.ttt.cache import run_splits
     from dattt_nb.utils import progress_disabled
 
     model = load_model(settings, variant)
@@ -244,24 +206,6 @@ def compute_table1(settings: Settings) -> pd.DataFrame:
     variants = ("none", "head", "alpha+beta")
     return table1_ttt({v: run(settings, "none", None, v) for v in variants},
                       {v: run(settings, settings.ttt_strategy, "depth", v) for v in variants[1:]})
-
-
-TABLE1_EFFECTS = {"depth head (no TTT)": ("head", "none"), "modulation (no TTT)": ("alpha+beta", "head"),
-                  "TTT, depth head only": ("head_ttt", "head"),
-                  "TTT, head + modulation": ("alpha+beta_ttt", "alpha+beta")}  # effect: (row, base row)
-
-
-def table1_effects(table: pd.DataFrame, backbone: str = "MiT-b1",
-                   splits=("davis", "fbms", "longvideos")) -> pd.DataFrame:
-    """What each step of Table 1 adds, in J ×100 averaged over ``splits`` (the paper's three), ours and the paper's."""
-    ours, paper, splits = ours_scores(table, "J"), paper_scores(1, backbone, "J"), list(splits)
-    rows = {}
-    for name, (row, base) in TABLE1_EFFECTS.items():
-        rows[name] = {"ours": float((ours.loc[row, splits] - ours.loc[base, splits]).mean()),
-                      paper_label(backbone): float((paper.loc[row, splits] - paper.loc[base, splits]).mean())}
-    out = pd.DataFrame.from_dict(rows, orient="index")
-    out.index.name = f"change in mean J x100 over {', '.join(split_label(s) for s in splits)}"
-    return out
 
 
 def table1_rows(by_variant: pd.DataFrame) -> pd.DataFrame:
@@ -459,156 +403,8 @@ def mean_recall_decay(settings: Settings, strategies=("none", None)) -> pd.DataF
             ["videos"]]
     save_table(df, "08_mean_recall_decay", settings, meta=dict(units="x100; recall: fraction of frames > 0.5; "
                                                                      "decay: first quarter minus last quarter"))
-    df.attrs.update(source="computed by notebook 08 (cached TTT runs reused)", file="results/08_mean_recall_decay.csv")
+    df.attrs.update(source="computed now (cached TTT runs reused)", file="results/08_mean_recall_decay.csv")
     return df
-
-
-# --- beside the paper ----------------------------------------------------------------------------
-
-def paper_scores(n: int, backbone: str = "MiT-b1", measure: str = "J") -> pd.DataFrame:
-    """The paper's Table ``n`` (1, 3 or 4) for one backbone, rows keyed like ours, columns = our split names."""
-    paper = load_paper_table(n)
-    paper = paper[paper["backbone"] == backbone]
-    if paper.empty:
-        raise ValueError(f"the paper's Table {n} has no rows for backbone {backbone!r}; use 'MiT-b1' or 'Swin-T'")
-    if n == 1:
-        keys = {v: k for k, v in TABLE1_ROWS.items()}
-        index = [keys[(r.depth_decoder, r.modulation, r.ttt)] for r in paper.itertuples()]
-    elif n == 3:
-        keys = {v: k for k, v in STRATEGY_LABELS.items()} | {"none": "none"}
-        index = [keys[s] if k == "absolute" else f"{keys[s]}_delta"
-                 for s, k in zip(paper["strategy"], paper["value_kind"])]
-    elif n == 4:
-        index = [m if t == "yes" or m == "Baseline" else f"{m} (no TTT)" for m, t in zip(paper["method"], paper["ttt"])]
-    else:
-        raise ValueError(f"paper_scores covers Tables 1, 3 and 4, not {n!r}")
-    out = pd.DataFrame(index=pd.Index(index, name="row"))
-    for split, name in PAPER_SPLITS.items():
-        col = f"{name}_{measure}"
-        out[split] = pd.to_numeric(paper[col], errors="coerce").to_numpy() if col in paper.columns else np.nan
-    out.attrs["source"] = paper_label(backbone)
-    return out
-
-
-def ours_scores(table: pd.DataFrame, measure: str = "J", rows=None) -> pd.DataFrame:
-    """One of our tables as rows × our split names (one measure), like :func:`paper_scores`."""
-    rows = list(table.index) if rows is None else [r for r in rows if r in table.index]
-    out = pd.DataFrame({s: pd.to_numeric(table.loc[rows, f"{s}_{measure}"], errors="coerce") for s in TEST_SPLITS
-                        if f"{s}_{measure}" in table.columns}, index=pd.Index(rows, name="row"))
-    return out
-
-
-def beside_paper(ours: pd.DataFrame, paper: pd.DataFrame, ours_caption: str, paper_caption: str,
-                 labels: dict | None = None, splits=None) -> pd.DataFrame:
-    """Ours and the paper's numbers side by side: rows in our order, columns (test split, source), every paper
-    column labelled ``paper_caption``; splits the paper leaves blank everywhere are dropped."""
-    splits = [s for s in (splits or TEST_SPLITS) if s in ours.columns and s in paper.columns
-              and paper[s].notna().any()]
-    rows = list(ours.index)
-    parts = {}
-    for s in splits:
-        parts[(split_label(s), ours_caption)] = ours.loc[rows, s]
-        parts[(split_label(s), paper_caption)] = paper[s].reindex(rows)
-    out = pd.DataFrame(parts, index=pd.Index(rows, name="row"))
-    out.columns = pd.MultiIndex.from_tuples(out.columns, names=["test split", "source"])
-    if labels:
-        out.index = [labels.get(r, r) for r in rows]
-    return out
-
-
-def flat(side: pd.DataFrame) -> pd.DataFrame:
-    """A side-by-side table with one-level column names (``DAVIS-16 · paper (…)``) for CSV / JSON."""
-    out = side.copy()
-    out.columns = [" · ".join(c) for c in side.columns]
-    return out
-
-
-def table1_beside_paper(table: pd.DataFrame, settings: Settings, backbone: str = "MiT-b1") -> pd.DataFrame:
-    """Table 1, J ×100: our five rows beside the paper's (DAVIS-16, FBMS, Long-Videos, the splits it reports)."""
-    return beside_paper(ours_scores(table, "J", list(TABLE1_ROWS)), paper_scores(1, backbone, "J"),
-                        ours_label(settings), paper_label(backbone), TABLE1_LABELS)
-
-
-def table3_beside_paper(table: pd.DataFrame, settings: Settings, measure: str = "J",
-                        backbone: str = "MiT-b1") -> pd.DataFrame:
-    """Table 3 in the paper's layout (No TTT absolute, strategies as changes), ours beside the paper's."""
-    rows = ["none", "naive_delta", "momentum_delta", "loop_delta"]
-    labels = {"none": "No TTT", "naive_delta": "TTT-N (change)", "momentum_delta": "TTT-MWI (change)",
-              "loop_delta": "TTT-LTV (change)"}
-    return beside_paper(ours_scores(table, measure, rows), paper_scores(3, backbone, measure), ours_label(settings),
-                        paper_label(backbone), labels)
-
-
-def table4_beside_paper(table: pd.DataFrame, settings: Settings, measure: str = "J",
-                        backbone: str = "MiT-b1") -> pd.DataFrame:
-    """Table 4 in the paper's layout (no-TTT rows absolute, TTT rows as changes), ours beside the paper's."""
-    labels = {k: k if v[1] == "no" else f"{k} (change)" for k, v in TABLE4_ROWS.items()}
-    return beside_paper(ours_scores(table, measure, list(TABLE4_ROWS)), paper_scores(4, backbone, measure),
-                        ours_label(settings), paper_label(backbone), labels)
-
-
-def save_beside_paper(side: pd.DataFrame, name: str, settings: Settings, backbone: str = "MiT-b1") -> Path:
-    """Save a side-by-side table (flat columns) with a meta note that the paper's columns are published numbers."""
-    return save_table(flat(side), name, settings, meta=dict(
-        units="x100", paper=f"{paper_label(backbone)}: published numbers (dattt_nb/paper_tables), not measured here",
-        ours=ours_label(settings)))
-
-
-# --- figures -------------------------------------------------------------------------------------
-
-def plot_deltas_vs_paper(table: pd.DataFrame, settings: Settings, measure: str = "J", backbone: str = "MiT-b1"):
-    """Table 3 as bars: the change made by TTT-N / MWI / LTV per test split, ours (left) and the paper's (right)."""
-    import matplotlib.pyplot as plt
-
-    rows = ["naive_delta", "momentum_delta", "loop_delta"]
-    ours = ours_scores(table, measure, rows)
-    paper = paper_scores(3, backbone, measure).reindex(rows)
-    colors = {"naive_delta": "#42a5f5", "momentum_delta": "#ab47bc", "loop_delta": "#ef6c00"}
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.3))
-    x = np.arange(len(TEST_SPLITS))
-    for ax, df, title in ((axes[0], ours, ours_label(settings)), (axes[1], paper, paper_label(backbone))):
-        for i, r in enumerate(rows):
-            ax.bar(x + (i - 1) * 0.27, df.loc[r, list(TEST_SPLITS)].astype(float), 0.27, color=colors[r],
-                   label=STRATEGY_LABELS[r.removesuffix("_delta")])
-        ax.axhline(0, color="k", lw=0.8)
-        ax.set_xticks(x, [split_label(s) for s in TEST_SPLITS], fontsize=8)
-        ax.set_ylabel(f"change in {measure} × 100 (vs No TTT)")
-        ax.set_title(title, fontsize=9)
-        ax.grid(alpha=0.3, axis="y")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
-def plot_per_video(table: pd.DataFrame, strategy: str = "loop"):
-    """Left: every test video's J without TTT (x) against J with ``strategy`` (y), above the diagonal = TTT helped.
-    Right: each strategy's change in J per video (one dot per video, one colour per split)."""
-    import matplotlib.pyplot as plt
-
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4.0), gridspec_kw=dict(width_ratios=[1, 1.3]))
-    splits = list(dict.fromkeys(table.index.get_level_values("split")))
-    colors = {s: plt.cm.tab10(i) for i, s in enumerate(splits)}
-    for split, g in table.groupby(level="split", sort=False):
-        ax.scatter(g["J_none"], g[f"J_{strategy}"], s=22, color=colors[split], label=split_label(split), alpha=0.85)
-    both = table[["J_none", f"J_{strategy}"]].astype(float).to_numpy()
-    lo, hi = float(np.nanmin(both)) - 2, float(np.nanmax(both)) + 2
-    ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
-    ax.set_xlabel("J × 100, No TTT")
-    ax.set_ylabel(f"J × 100, {STRATEGY_LABELS[strategy]}")
-    ax.set_title("one dot per test video", fontsize=9)
-    ax.legend(fontsize=7)
-    rng = np.random.default_rng(0)
-    for i, s in enumerate(STRATEGIES[1:]):
-        for split, g in table.groupby(level="split", sort=False):
-            ax2.scatter(i + rng.uniform(-0.25, 0.25, len(g)), g[f"dJ_{s}"], s=16, color=colors[split], alpha=0.8)
-    ax2.axhline(0, color="k", lw=0.8)
-    ax2.set_xticks(range(len(STRATEGIES) - 1), [STRATEGY_LABELS[s] for s in STRATEGIES[1:]])
-    ax2.set_ylabel("change in J × 100 (vs No TTT)")
-    ax2.set_title("per video: the change made by each strategy", fontsize=9)
-    for a in (ax, ax2):
-        a.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
 
 
 def fig6_video(videos: pd.DataFrame, choice: str = "") -> tuple[str, str]:
@@ -627,7 +423,8 @@ def fig6(settings: Settings, split: str, name: str, epochs: int | None = None, n
     """Fig. 6 analogue: one video's masks without TTT and after each TTT-LTV pass (the run repeated exactly, same
     reset and seeds); returns (figure, {column: J ×100 over the video's annotated frames})."""
     from dattt_nb.metrics import jaccard_torch
-    from dattt_nb.ttt.report import plot_mask_grid, trace_passes
+    from dattt_nb.ttt.report import trace_passes
+    from dattt_nb.viz import plot_mask_grid
 
     video = next(v for v in load_videos(settings)[split] if v.name == name)
     model = load_model(settings)
@@ -664,7 +461,7 @@ def on_all_videos(*tables: pd.DataFrame) -> bool:
 
 def provenance(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Where each table came from (saved by an earlier notebook or computed now), its file and size."""
-    rows = [dict(table=k, source=df.attrs.get("source", "computed by notebook 08"),
+    rows = [dict(table=k, source=df.attrs.get("source", "computed now"),
                  file=df.attrs.get("file", ""), rows=len(df), columns=df.shape[1]) for k, df in tables.items()]
     return pd.DataFrame(rows).set_index("table")
 
