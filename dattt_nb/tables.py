@@ -235,7 +235,7 @@ def table1_rows(by_variant: pd.DataFrame) -> pd.DataFrame:
 
 def table1(settings: Settings, refresh: bool = False) -> pd.DataFrame:
     """Table 1 analogue, one row per printed row of the paper's (:func:`table1_rows`): ``table1_architecture`` as
-    notebook 07 saved it, else computed now and saved in 07's layout."""
+    an earlier run saved it (one row per variant), else computed now and saved in that layout."""
     meta = dict(units="J x100", ttt=f"depth-aware {STRATEGY_LABELS[settings.ttt_strategy]}",
                 epochs=settings.ttt_epochs, lr=settings.ttt_lr, pairs=settings.ttt_pairs, seed=settings.seed)
     df = saved_or_computed(NAMES["table1"], settings, lambda: compute_table1(settings),
@@ -255,7 +255,7 @@ def compute_table3(settings: Settings) -> pd.DataFrame:
 
 
 def table3(settings: Settings, refresh: bool = False) -> pd.DataFrame:
-    """Table 3 analogue (``table3_strategies``): saved by notebook 06, else computed now."""
+    """Table 3 analogue (``table3_strategies``): saved by an earlier run, else computed now."""
     meta = dict(units="x100; rows <strategy>_delta are changes from none", epochs=settings.ttt_epochs,
                 lr=settings.ttt_lr, pairs=settings.ttt_pairs, seed=settings.seed)
     return saved_or_computed(NAMES["table3"], settings, lambda: compute_table3(settings), check_table3, refresh,
@@ -265,7 +265,7 @@ def table3(settings: Settings, refresh: bool = False) -> pd.DataFrame:
 # --- Table 4: TTT objectives ---------------------------------------------------------------------
 
 def compute_table4(settings: Settings) -> pd.DataFrame:
-    """Rows as the paper's Table 4 (:func:`dattt_nb.ttt.baselines.table4`, as notebook 07 makes it, on the profile's
+    """Rows as the paper's Table 4 (:func:`dattt_nb.ttt.baselines.table4`, on the profile's
     backbone): absolute no-TTT rows, TTT rows as changes (TENT and BN from the Baseline, the others from their own
     model), every TTT row with the profile's strategy. Rows whose model cannot be built are marked ``not run``."""
     from dattt_nb.ttt.baselines import methods, table4 as baselines_table4
@@ -285,7 +285,7 @@ def compute_table4(settings: Settings) -> pd.DataFrame:
 
 
 def _with_status(table: pd.DataFrame) -> pd.DataFrame:
-    """A saved Table 4 without a ``status`` column (notebook 07's): rows with scores are ``measured``."""
+    """A saved Table 4 without a ``status`` column (as the baselines save it): rows with scores are ``measured``."""
     if "status" not in table.columns:
         scored = table[score_columns(table)].notna().any(axis=1)
         table = table.assign(status=np.where(scored, "measured", NOT_RUN))
@@ -293,7 +293,7 @@ def _with_status(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def table4(settings: Settings, refresh: bool = False) -> pd.DataFrame:
-    """Table 4 analogue (``table4_methods``): saved by notebook 07, else computed now (rows that cannot be run
+    """Table 4 analogue (``table4_methods``): saved by an earlier run, else computed now (rows that cannot be run
     are kept, marked ``not run``, with empty scores)."""
     meta = dict(units="x100; ttt=yes rows are changes from their base row", strategy=settings.ttt_strategy,
                 epochs=settings.ttt_epochs, seed=settings.seed)
@@ -311,7 +311,7 @@ def fig5_epoch_counts(settings: Settings, epochs: str | list | None = None) -> l
 
 
 def compute_fig5(settings: Settings, epochs=None, n_videos: int = 2) -> pd.DataFrame:
-    """Fig. 5 long format as notebook 06 makes it: LTV from the J of every pass, N and MWI one run per epoch count,
+    """Fig. 5 long format: LTV from the J of every pass, N and MWI one run per epoch count,
     on the first ``n_videos`` of each split (0: all); epoch 0 is No TTT."""
     from dattt_nb.ttt import report
 
@@ -323,7 +323,7 @@ def compute_fig5(settings: Settings, epochs=None, n_videos: int = 2) -> pd.DataF
 
 
 def fig5(settings: Settings, refresh: bool = False, epochs=None, n_videos: int = 2) -> pd.DataFrame:
-    """Fig. 5 data (``fig5_j_vs_epoch``): saved by notebook 06, else computed now."""
+    """Fig. 5 data (``fig5_j_vs_epoch``): saved by an earlier run, else computed now."""
     meta = dict(units="J x100", videos_per_split=n_videos or "all", epochs=fig5_epoch_counts(settings, epochs),
                 ltv_passes=settings.ttt_epochs)
     return saved_or_computed(NAMES["fig5"], settings, lambda: compute_fig5(settings, epochs, n_videos), check_fig5,
@@ -333,7 +333,7 @@ def fig5(settings: Settings, refresh: bool = False, epochs=None, n_videos: int =
 # --- per video -----------------------------------------------------------------------------------
 
 def per_video_strategy(settings: Settings, strategy: str, refresh: bool = False) -> pd.DataFrame:
-    """``per_video_<strategy>`` of notebooks 04–06 (one row per split × video, ×100), saved or computed."""
+    """``per_video_<strategy>`` of a strategy (one row per split × video, ×100), saved or computed."""
     from dattt_nb.ttt.report import per_video as report_per_video
 
     def compute():
@@ -447,7 +447,7 @@ def fig6(settings: Settings, split: str, name: str, epochs: int | None = None, n
 # --- everything at once ----------------------------------------------------------------------------
 
 def collect(settings: Settings, refresh: bool = False) -> dict[str, pd.DataFrame]:
-    """Every table of notebook 08: saved ones loaded, missing ones computed (and saved)."""
+    """Every table of the evaluation: saved ones loaded, missing ones computed (and saved)."""
     return {"table1": table1(settings, refresh), "table3": table3(settings, refresh),
             "table4": table4(settings, refresh), "fig5": fig5(settings, refresh),
             "per_video": per_video(settings, refresh), "mean_recall_decay": mean_recall_decay(settings)}

@@ -1,7 +1,9 @@
 """Stage 2, test-time training on each video (§4.2, eq. 4, Fig. 4).
 
-``views`` (two augmented views of a frame) → ``objectives`` (one loss function each) → ``engine`` (one step,
-snapshot/restore, prediction) → ``strategies`` (TTT-N / MWI / LTV, grouped) → ``runner`` (videos → scores).
+``views`` (two augmented views of a frame) → ``objectives`` (one :class:`Objective` record per method) →
+``engine`` (one step, snapshot/restore, prediction) → ``strategies`` (TTT-N / MWI / LTV, grouped; names, aliases
+and the step schedule) → ``runner`` (videos → scores) → ``cache`` (runs kept per video), ``report`` (tables),
+``plots`` (figures) and ``study`` (one strategy measured on the test splits and checked).
 """
 from .engine import StepInfo, TTTEngine, adapt_step, configure_model, predict, restore, snapshot
 from .objectives import OBJECTIVES, Objective, depth_consistency, get_objective, params_for
