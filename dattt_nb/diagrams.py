@@ -105,6 +105,17 @@ def strategy_timeline(strategy: str, n_frames: int = 5, epochs: int = 3, ax=None
     return ax
 
 
+def strategy_timelines(highlight: str | None = None, n_frames: int = 5, epochs: int = 3):
+    """Fig. 4, the three strategies one above the other (:func:`strategy_timeline`), ``highlight`` shaded."""
+    fig, axes = plt.subplots(3, 1, figsize=(9, 7))
+    for ax, name in zip(axes, ["naive", "momentum", "loop"]):
+        strategy_timeline(name, n_frames=n_frames, epochs=epochs, ax=ax)
+        if name == highlight:
+            ax.set_facecolor("#fff8e1")
+    fig.tight_layout()
+    return fig
+
+
 def _schedule(strategy, n_frames, epochs):
     """(adapt steps, predictions, resets) as (x, frame) lists and x positions, read off the strategy itself
     (:func:`dattt_nb.ttt.strategies.schedule`); LTV's closing re-prediction with the final weights is left out."""

@@ -175,3 +175,13 @@ def weight_drift(model, video, settings, strategies=("naive", "momentum"), epoch
                 rows.append(dict(strategy=strategy, label=STRATEGY_LABELS[strategy], pass_=p.pass_, frame=p.t,
                                  drift=_distance(engine.model, engine.trained)))
     return pd.DataFrame(rows)
+
+
+def collapse_watch(run: StrategyRun) -> tuple[float, float]:
+    """The collapse watch of a run: the views' depth std at every step and the predictions' depth std per split
+    without and with TTT (two figures); returns the mean predicted-depth std (without TTT, with TTT)."""
+    from dattt_nb.ttt import plots
+
+    plots.plot_depth_std(run.adapted_all)
+    plots.plot_depth_std_before_after(run.none, run.adapted)
+    return run.depth_std()
