@@ -197,9 +197,14 @@ def _frame_scores(gt: np.ndarray, pred: np.ndarray, radius: int) -> tuple[float,
 def metric_threads(n_frames: int) -> int:
     """Worker threads for per-frame metrics: the CPUs this process may use, at most one per frame (cv2 and NumPy
     release the GIL while they work). ``DATTT_METRIC_THREADS`` overrides."""
-    env = os.environ.get("DATTT_METRIC_THREADS")
-    cpus = int(env) if env else len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(cpus or 1, n_frames))
+    env = os.environ.get("DATTT_METRIC_THREADS", "").strip()
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise ValueError(f"DATTT_METRIC_THREADS must be an integer >= 1, got {env!r}")
+        cpus = int(env)
+    else:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cpus, n_frames))
 
 
 def frame_scores(gt: np.ndarray, pred: np.ndarray, bound_th: float = DEFAULT_BOUND_TH,
