@@ -11,7 +11,7 @@ whether that detail (official-ttt.md) matters here. ``objective=depth_anchored``
     python benchmarks/ttt_validation_study.py --profile tiny --config lr=1e-4,pairs=4 --config lr=3e-4,mode=eval
 
 Writes ``runs/<profile>/results/ttt_validation_study.csv`` (+ .json); runs are cached per config under
-``runs/<profile>/ttt/cache/`` (dattt_nb.ttt.report), so a second call only runs configs it has not seen.
+``runs/<profile>/ttt/cache/`` (dattt_nb.ttt.cache), so a second call only runs configs it has not seen.
 """
 from __future__ import annotations
 
