@@ -7,26 +7,25 @@ size and writes one 0/255 PNG per frame, an overlay GIF and MP4, and ``segment.j
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from dattt_nb.config import Settings, pick_device
-from dattt_nb.data.layout import MASKS, FRAMES, Video, image_files, kind_dir, read_mask
+from dattt_nb.data.layout import (Video, find_annotations, image_tensor, read_annotations, upsample_masks,
+                                  write_mask_pngs)
 from dattt_nb.data.video_file import DEFAULT_FPS, read_video, resize_long_side, video_fps, write_gif, write_mp4
-from dattt_nb.utils import atomic_path, atomic_write_json, progress_disabled
+from dattt_nb.utils import atomic_write_json, progress_disabled
+from dattt_nb.viz import outline_masks, overlay_frames, side_by_side
 
 # command-line names of the TTT strategies (Fig. 4) → the runner's names
 TTT_STRATEGIES = {"none": "none", "n": "naive", "mwi": "momentum", "ltv": "loop"}
 FLOW_LONG_SIDE = 256  # flow is estimated on frames whose long side is this (at least the input size)
-COLORS = {"result": (1.0, 0.15, 0.15), "baseline": (0.2, 0.5, 1.0), "gt": (0.1, 0.9, 0.2)}
 
 
 @dataclass
@@ -102,15 +101,6 @@ def compute_flow(frames: np.ndarray, method: str = "dis", long_side: int | None 
     return flow_to_rgb(estimate_flow(frames, method, device=device))
 
 
-def _images_to_tensor(images: np.ndarray, size: int) -> torch.Tensor:
-    """(T, H, W, 3) uint8 → (T, 3, size, size) float in [0, 1] (bilinear, antialiased), in chunks."""
-    out = []
-    for i in range(0, len(images), 32):
-        x = torch.from_numpy(np.ascontiguousarray(images[i:i + 32])).permute(0, 3, 1, 2).float().div_(255)
-        out.append(F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True))
-    return torch.cat(out).clamp_(0, 1)
-
-
 def to_video(name: str, frames: np.ndarray, flow_rgb: np.ndarray, frame_names: Sequence[str], size: int,
              gt: np.ndarray | None = None, annotated: np.ndarray | None = None) -> Video:
     """Frames, colour-coded flow (and ground truth, for scoring only) as a :class:`Video` at the square input size."""
@@ -118,8 +108,8 @@ def to_video(name: str, frames: np.ndarray, flow_rgb: np.ndarray, frame_names: S
     if gt is not None:
         masks = F.interpolate(torch.from_numpy(gt)[:, None].float(), size=(size, size), mode="nearest")[:, 0] > 0.5
     ann = None if annotated is None or np.all(annotated) else torch.from_numpy(np.asarray(annotated, bool))
-    return Video(name=name, frames=_images_to_tensor(frames, size), masks=masks,
-                 flow=_images_to_tensor(flow_rgb, size), depth=None, frame_names=list(frame_names), annotated=ann)
+    return Video(name=name, frames=image_tensor(frames, size), masks=masks,
+                 flow=image_tensor(flow_rgb, size), depth=None, frame_names=list(frame_names), annotated=ann)
 
 
 def check_checkpoint(checkpoint: str | Path) -> Path:
@@ -155,66 +145,6 @@ def input_size(model, settings: Settings) -> int:
     return int(size or settings.image_size)
 
 
-def upsample_masks(masks, hw: tuple[int, int], chunk: int = 16) -> np.ndarray:
-    """(T, h, w) bool masks → (T, H, W) bool: bilinear on the 0/1 map, threshold 0.5 (smooth, not blocky, edges)."""
-    masks = torch.as_tensor(masks)
-    if tuple(masks.shape[-2:]) == tuple(hw):
-        return masks.cpu().numpy().astype(bool)
-    out = [F.interpolate(masks[i:i + chunk, None].float(), size=tuple(hw), mode="bilinear",
-                         align_corners=False)[:, 0] > 0.5 for i in range(0, len(masks), chunk)]
-    return torch.cat(out).cpu().numpy()
-
-
-def find_annotations(source: str | Path) -> Path | None:
-    """For a frame folder in the DAVIS layout (``<root>/JPEGImages[/480p]/<video>``) its ``Annotations`` folder."""
-    source = Path(source)
-    if not source.is_dir():
-        return None
-    for up in (source.parent, source.parent.parent):
-        if up.name == FRAMES:
-            root = up.parent
-            ann = kind_dir(root, MASKS) / source.name
-            return ann if image_files(ann) else None
-    return None
-
-
-def annotation_dir(gt: str | Path, video: str) -> Path:
-    """The folder of one video's masks: ``gt`` itself when it holds PNGs, else ``<gt>/Annotations[/480p]/<video>``
-    or ``<gt>/<video>``."""
-    gt = Path(gt)
-    if not gt.is_dir():
-        raise FileNotFoundError(f"ground-truth folder {gt} does not exist; expected a folder of <frame>.png masks "
-                                f"or a DAVIS root with Annotations/<video>/")
-    candidates = [gt, kind_dir(gt, MASKS) / video, gt / video]
-    for folder in candidates:
-        if image_files(folder, (".png",)):
-            return folder
-    raise FileNotFoundError(f"no masks for video {video!r} under {gt}: looked for PNG files in "
-                            f"{', '.join(str(c) for c in candidates)}")
-
-
-def read_annotations(gt: str | Path, video: str, frame_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Ground truth matched to frames by name → ((T, H, W) bool, (T,) annotated); frames without a PNG are
-    unannotated (sparse ground truth, e.g. FBMS)."""
-    folder = annotation_dir(gt, video)
-    files = {p.stem: p for p in image_files(folder, (".png",))}
-    present = [n for n in frame_names if n in files]
-    if not present:
-        raise ValueError(f"no mask in {folder} matches a frame name ({frame_names[0]} … {frame_names[-1]}); "
-                         f"masks there are named e.g. {sorted(files)[:3]}: name them like the frames")
-    first = read_mask(files[present[0]])
-    masks = np.zeros((len(frame_names), *first.shape), bool)
-    annotated = np.zeros(len(frame_names), bool)
-    for t, n in enumerate(frame_names):
-        if n in files:
-            m = first if n == present[0] else read_mask(files[n])
-            if m.shape != first.shape:
-                raise ValueError(f"mask {files[n]} is {m.shape[1]}x{m.shape[0]}, expected {first.shape[1]}x"
-                                 f"{first.shape[0]} like {files[present[0]].name}")
-            masks[t], annotated[t] = m, True
-    return masks, annotated
-
-
 def score(gt: np.ndarray, annotated: np.ndarray, masks_small) -> dict:
     """J and F (DAVIS, §5.1) of network-size masks upsampled to the ground truth's size."""
     from dattt_nb.metrics import evaluate_video
@@ -228,146 +158,18 @@ def _scalars(metrics: Mapping) -> dict:
     return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
 
 
-# --- demo inputs ----------------------------------------------------------------------------------
-
-DAVIS_MINI_ENV = "DATTT_DAVIS_MINI"
-
-
-def davis_mini_root() -> Path | None:
-    """The real DAVIS-16 sample beside the project (``$DATTT_DAVIS_MINI`` or ``../shared/data/davis16-mini``)."""
-    import os
-
-    from dattt_nb.config import project_root
-
-    root = Path(os.environ.get(DAVIS_MINI_ENV, project_root().parent / "shared" / "data" / "davis16-mini"))
-    return root if (root / FRAMES).is_dir() else None
-
-
-def write_demo_clip(root: str | Path, settings: Settings, n_frames: int | None = None, size: int | None = None,
-                    split: str = "davis", index: int = 0) -> Path:
-    """Write one synthetic clip (frames + masks) in the DAVIS layout under ``root``; returns its frame folder.
-
-    The stand-in for a real video when none is at hand: ``<root>/JPEGImages/<name>/`` and
-    ``<root>/Annotations/<name>/`` (so ``gt_root="auto"`` finds the masks).
-    """
-    from dattt_nb.data.layout import write_frames, write_masks
-    from dattt_nb.data.synthetic import generate_video
-
-    clip_settings = dataclasses.replace(settings, image_size=int(size or max(settings.image_size, 96)),
-                                        frames_per_video=int(n_frames or settings.frames_per_video))
-    clip = generate_video(split, index, clip_settings)
-    names = write_frames(root, clip.name, clip.frames)
-    write_masks(root, clip.name, clip.masks, names)
-    return Path(root) / FRAMES / clip.name
-
-
-# --- pictures -------------------------------------------------------------------------------------
-
-def overlay_frames(frames: np.ndarray, masks: np.ndarray, color=COLORS["result"], alpha: float = 0.45) -> np.ndarray:
-    """(T, H, W, 3) uint8 frames with each mask tinted and outlined (:func:`dattt_nb.viz.overlay`) → uint8."""
-    from dattt_nb.viz import overlay
-
-    return np.stack([(overlay(f, m, color, alpha) * 255).round().astype(np.uint8) for f, m in zip(frames, masks)])
-
-
-def side_by_side(frames: np.ndarray, masks_by_label: Mapping[str, np.ndarray], gt: np.ndarray | None = None,
-                 max_side: int | None = None) -> np.ndarray:
-    """One labelled overlay panel per entry of ``masks_by_label`` (e.g. No TTT | TTT-LTV), side by side.
-
-    Returns (T, H, k·W, 3) uint8; the ground-truth outline is drawn in green on every panel when given;
-    ``max_side`` shrinks each panel's long side first.
-    """
-    if max_side and max(frames.shape[1:3]) > max_side:
-        frames = np.stack([resize_long_side(f, max_side) for f in frames])
-    hw = frames.shape[1:3]
-    colors = [COLORS["baseline"], COLORS["result"]] if len(masks_by_label) == 2 else [COLORS["result"]] * 9
-    panels = []
-    for (label, masks), color in zip(masks_by_label.items(), colors):
-        panel = overlay_frames(frames, upsample_masks(masks, hw), color)
-        if gt is not None:
-            panel = _outline(panel, upsample_masks(gt, hw))
-        for img in panel:
-            _label(img, label)
-        panels.append(panel)
-    return np.concatenate(panels, axis=2)
-
-
-def _outline(frames: np.ndarray, masks: np.ndarray, color=COLORS["gt"]) -> np.ndarray:
-    from skimage.segmentation import find_boundaries
-
-    out = frames.copy()
-    rgb = (np.asarray(color) * 255).astype(np.uint8)
-    for img, m in zip(out, masks):
-        edge = find_boundaries(m, mode="outer")
-        img[cv2.dilate(edge.astype(np.uint8), np.ones((2, 2), np.uint8)) > 0] = rgb
-    return out
-
-
-def _label(img: np.ndarray, text: str) -> None:
-    """Write ``text`` in the top-left corner of an RGB uint8 image, in place (white on a dark box)."""
-    scale = max(0.35, img.shape[0] / 480)
-    thick = max(1, round(scale * 1.5))
-    (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
-    cv2.rectangle(img, (0, 0), (w + 8, h + base + 8), (0, 0, 0), -1)
-    cv2.putText(img, text, (4, h + 4), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA)
-
-
-def compare_masks(frames: np.ndarray, masks_by_label: Mapping[str, np.ndarray], gt: np.ndarray | None = None,
-                  indices: Sequence[int] | None = None, frame_names: Sequence[str] | None = None,
-                  panel_height: float = 1.7):
-    """A figure: one row per chosen frame, one overlay column per method (+ ground truth); returns the figure."""
-    import matplotlib.pyplot as plt
-
-    T = len(frames)
-    indices = list(indices) if indices is not None else sorted(set(np.linspace(0, T - 1, min(T, 4)).round().astype(int)))
-    hw = frames.shape[1:3]
-    columns = [(label, upsample_masks(m, hw), c) for (label, m), c in
-               zip(masks_by_label.items(), [COLORS["baseline"], COLORS["result"]] + [COLORS["result"]] * 8)]
-    if gt is not None:
-        columns.append(("ground truth", upsample_masks(gt, hw), COLORS["gt"]))
-    aspect = hw[1] / hw[0]
-    fig, axes = plt.subplots(len(indices), len(columns), squeeze=False,
-                             figsize=(panel_height * aspect * len(columns), panel_height * len(indices)))
-    from dattt_nb.viz import overlay
-
-    for r, t in enumerate(indices):
-        for c, (label, masks, color) in enumerate(columns):
-            ax = axes[r, c]
-            ax.imshow(overlay(frames[t], masks[t], color))
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title(label, fontsize=10)
-            if c == 0:
-                ax.set_ylabel(f"frame {frame_names[t] if frame_names else t}", fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
 # --- outputs --------------------------------------------------------------------------------------
-
-def write_masks_png(masks: np.ndarray, folder: str | Path, frame_names: Sequence[str], progress: bool = False) -> Path:
-    """One 0/255 PNG per frame, ``<folder>/<frame>.png``, each written atomically."""
-    from tqdm.auto import tqdm
-
-    folder = Path(folder)
-    for name, m in tqdm(list(zip(frame_names, masks)), desc="write masks", unit="frame", disable=not progress,
-                        leave=False):
-        with atomic_path(folder / f"{name}.png") as tmp:
-            if not cv2.imwrite(str(tmp), m.astype(np.uint8) * 255):
-                raise OSError(f"could not write {folder / f'{name}.png'}")
-    return folder
-
 
 def write_outputs(result: SegmentResult, out_dir: str | Path, fps: float = DEFAULT_FPS, progress: bool = False,
                   gif_side: int = 480, compare_side: int = 360) -> dict[str, str]:
     """masks/<video>/<frame>.png (the layout ``dattt-nb eval --pred <out>/masks`` reads), overlay.gif, overlay.mp4
     (+ compare.gif with a baseline); segment.json is written by :func:`segment_video` once the timings are complete."""
     out = Path(out_dir)
-    files = {"masks": str(write_masks_png(result.masks, out / "masks" / result.name, result.frame_names, progress))}
+    files = {"masks": str(write_mask_pngs(out / "masks" / result.name, result.masks, result.frame_names,
+                                          progress=progress))}
     overlay = overlay_frames(result.frames, result.masks)
     if result.gt is not None:
-        overlay = _outline(overlay, result.gt if result.gt.shape[1:] == result.masks.shape[1:]
+        overlay = outline_masks(overlay, result.gt if result.gt.shape[1:] == result.masks.shape[1:]
                            else upsample_masks(result.gt, result.masks.shape[1:]))
     files["overlay_gif"] = str(write_gif(overlay, out / "overlay.gif", fps, max_side=gif_side))
     files["overlay_mp4"] = str(write_mp4(overlay, out / "overlay.mp4", fps))

@@ -8,8 +8,10 @@ import pytest
 
 from dattt_nb.config import resolve
 from dattt_nb.data.video_file import read_video, write_mp4
-from dattt_nb.segment import (TTT_STRATEGIES, compare_masks, find_annotations, read_annotations, segment_video,
-                              side_by_side, strategy_for, upsample_masks, write_demo_clip)
+from dattt_nb.data.demo import write_demo_clip
+from dattt_nb.data.layout import find_annotations, read_annotations, upsample_masks
+from dattt_nb.segment import TTT_STRATEGIES, segment_video, strategy_for
+from dattt_nb.viz import compare_masks, side_by_side
 
 
 @pytest.fixture(scope="module")

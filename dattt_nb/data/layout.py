@@ -262,6 +262,58 @@ def write_manifest(root: str | Path, manifest: dict) -> None:
         atomic_write_json(Path(root) / MANIFEST, manifest)
 
 
+# --- ground truth of a user's video ------------------------------------------------------------
+
+def find_annotations(source: str | Path) -> Path | None:
+    """For a frame folder in the DAVIS layout (``<root>/JPEGImages[/480p]/<video>``) its ``Annotations`` folder."""
+    source = Path(source)
+    if not source.is_dir():
+        return None
+    for up in (source.parent, source.parent.parent):
+        if up.name == FRAMES:
+            root = up.parent
+            ann = kind_dir(root, MASKS) / source.name
+            return ann if image_files(ann) else None
+    return None
+
+
+def annotation_dir(gt: str | Path, video: str) -> Path:
+    """The folder of one video's masks: ``gt`` itself when it holds PNGs, else ``<gt>/Annotations[/480p]/<video>``
+    or ``<gt>/<video>``."""
+    gt = Path(gt)
+    if not gt.is_dir():
+        raise FileNotFoundError(f"ground-truth folder {gt} does not exist; expected a folder of <frame>.png masks "
+                                f"or a DAVIS root with Annotations/<video>/")
+    candidates = [gt, kind_dir(gt, MASKS) / video, gt / video]
+    for folder in candidates:
+        if image_files(folder, (".png",)):
+            return folder
+    raise FileNotFoundError(f"no masks for video {video!r} under {gt}: looked for PNG files in "
+                            f"{', '.join(str(c) for c in candidates)}")
+
+
+def read_annotations(gt: str | Path, video: str, frame_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Ground truth matched to frames by name → ((T, H, W) bool, (T,) annotated); frames without a PNG are
+    unannotated (sparse ground truth, e.g. FBMS)."""
+    folder = annotation_dir(gt, video)
+    files = {p.stem: p for p in image_files(folder, (".png",))}
+    present = [n for n in frame_names if n in files]
+    if not present:
+        raise ValueError(f"no mask in {folder} matches a frame name ({frame_names[0]} … {frame_names[-1]}); "
+                         f"masks there are named e.g. {sorted(files)[:3]}: name them like the frames")
+    first = read_mask(files[present[0]])
+    masks = np.zeros((len(frame_names), *first.shape), bool)
+    annotated = np.zeros(len(frame_names), bool)
+    for t, n in enumerate(frame_names):
+        if n in files:
+            m = first if n == present[0] else read_mask(files[n])
+            if m.shape != first.shape:
+                raise ValueError(f"mask {files[n]} is {m.shape[1]}x{m.shape[0]}, expected {first.shape[1]}x"
+                                 f"{first.shape[0]} like {files[present[0]].name}")
+            masks[t], annotated[t] = m, True
+    return masks, annotated
+
+
 # --- tensors ------------------------------------------------------------------------------------
 
 def _size_hw(size) -> tuple[int, int] | None:
@@ -278,13 +330,23 @@ def _resize(x: torch.Tensor, hw, mode: str, chunk: int = 32) -> torch.Tensor:
     return torch.cat([F.interpolate(x[i:i + chunk], size=hw, **kw) for i in range(0, len(x), chunk)])
 
 
-def _image_tensor(arr: np.ndarray, hw) -> torch.Tensor:
-    """(T, H, W, 3) uint8 → (T, 3, h, w) float32 in [0, 1], converted chunk by chunk."""
+def image_tensor(arr: np.ndarray, hw=None) -> torch.Tensor:
+    """(T, H, W, 3) uint8 → (T, 3, h, w) float32 in [0, 1] (bilinear, antialiased), converted chunk by chunk."""
     out = []
     for i in range(0, len(arr), 32):
         x = torch.from_numpy(np.ascontiguousarray(arr[i:i + 32])).permute(0, 3, 1, 2).float().div_(255.0)
-        out.append(_resize(x, hw, "bilinear").clamp_(0, 1))
+        out.append(_resize(x, _size_hw(hw), "bilinear").clamp_(0, 1))
     return torch.cat(out)
+
+
+def upsample_masks(masks, hw: tuple[int, int], chunk: int = 16) -> np.ndarray:
+    """(T, h, w) bool masks → (T, H, W) bool: bilinear on the 0/1 map, threshold 0.5 (smooth, not blocky, edges)."""
+    masks = torch.as_tensor(masks)
+    if tuple(masks.shape[-2:]) == tuple(hw):
+        return masks.cpu().numpy().astype(bool)
+    out = [F.interpolate(masks[i:i + chunk, None].float(), size=tuple(hw), mode="bilinear",
+                         align_corners=False)[:, 0] > 0.5 for i in range(0, len(masks), chunk)]
+    return torch.cat(out).cpu().numpy()
 
 
 def load_video(root: str | Path, name: str, size=None, with_flow: bool = True, with_depth: bool = True,
@@ -300,13 +362,13 @@ def load_video(root: str | Path, name: str, size=None, with_flow: bool = True, w
     frames_np, names = read_frames(root, name)
     hw = frames_np.shape[1:3]
     out_hw = _size_hw(size)
-    frames = _image_tensor(frames_np, out_hw)
+    frames = image_tensor(frames_np, out_hw)
     masks_np, annotated_np = read_masks(root, name, names, hw, sparse=sparse)
     masks = annotated = None
     if masks_np is not None:
         masks = _resize(torch.from_numpy(masks_np)[:, None].float(), out_hw, "nearest")[:, 0] > 0.5
         annotated = None if annotated_np.all() else torch.from_numpy(annotated_np)
-    flow = _image_tensor(read_flow_rgb(root, name, names, hw), out_hw) if with_flow else None
+    flow = image_tensor(read_flow_rgb(root, name, names, hw), out_hw) if with_flow else None
     depth = None
     if with_depth:
         depth = _resize(torch.from_numpy(read_depths(root, name, names, hw))[:, None], out_hw, "nearest")[:, 0]
@@ -358,14 +420,29 @@ def write_frames(root, name, frames: np.ndarray, frame_names=None) -> list[str]:
     return names
 
 
-def write_masks(root, name, masks: np.ndarray, frame_names=None, annotated=None) -> None:
-    """Masks (T, H, W) bool → ``Annotations/<video>/<frame>.png`` (0/255); only ``annotated`` frames if given."""
+def write_mask(path: str | Path, mask: np.ndarray) -> Path:
+    """One mask (H, W) → a 0/255 PNG, atomically: the package's one mask writer."""
+    _write_image(Path(path), (np.asarray(mask) > 0).astype(np.uint8) * 255)
+    return Path(path)
+
+
+def write_mask_pngs(folder: str | Path, masks: np.ndarray, frame_names=None, annotated=None,
+                    progress: bool = False) -> Path:
+    """Masks (T, H, W) → ``<folder>/<frame>.png`` (0/255); only the ``annotated`` frames when given."""
+    from dattt_nb.utils import progress as bar
+
     masks = np.asarray(masks)
     names = _names(len(masks), frame_names)
     keep = np.ones(len(masks), bool) if annotated is None else np.asarray(annotated, bool)
-    for n, m, k in zip(names, masks, keep):
+    for n, m, k in bar(list(zip(names, masks, keep)), progress, desc="write masks", unit="frame", leave=False):
         if k:
-            _write_image(Path(root) / MASKS / name / f"{n}.png", (m > 0).astype(np.uint8) * 255)
+            write_mask(Path(folder) / f"{n}.png", m)
+    return Path(folder)
+
+
+def write_masks(root, name, masks: np.ndarray, frame_names=None, annotated=None) -> None:
+    """Masks (T, H, W) bool → ``Annotations/<video>/<frame>.png`` (0/255); only ``annotated`` frames if given."""
+    write_mask_pngs(Path(root) / MASKS / name, masks, frame_names, annotated)
 
 
 def write_flow(root, name, flow_rgb=None, flow_raw=None, frame_names=None, raw_kind: str = FLOW_RAW) -> None:
