@@ -16,6 +16,7 @@ sparse annotations (FBMS, YouTube-VOS every 5th frame); every file is written at
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, replace
@@ -27,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dattt_nb.utils import atomic_path, atomic_write_json
+from dattt_nb.utils import atomic_path, atomic_write_json, warn
 
 FRAMES, MASKS, FLOW, FLOW_RAW, DEPTH = "JPEGImages", "Annotations", "Flow", "FlowRaw", "Depth"
 FLOW_GT, DEPTH_GT = "FlowGT", "DepthGT"
@@ -64,7 +65,7 @@ class Video:
 # --- paths --------------------------------------------------------------------------------------
 
 def natural_key(name: str) -> list:
-    """Sort key that orders ``frame2`` before ``frame10``."""
+    """Sort key that orders ``frame2`` before ``frame10``: the one frame order of every reader and of ``eval``."""
     return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
 
 
@@ -102,15 +103,57 @@ def list_videos(root: str | Path) -> list[str]:
 
 
 def image_files(folder: Path, exts: Sequence[str] = IMAGE_EXTS) -> list[Path]:
-    """Image files of a folder in natural order (hidden and temporary files skipped)."""
+    """Image files of a folder in natural order (hidden and temporary files skipped); two files of one frame
+    name (``00003.jpg`` and ``00003.png``) are an error."""
+    folder = Path(folder)
     if not folder.is_dir():
         return []
-    return sorted((p for p in folder.iterdir() if p.suffix.lower() in exts and not p.name.startswith(".")),
-                  key=lambda p: natural_key(p.stem))
+    files = sorted((p for p in folder.iterdir() if p.suffix.lower() in exts and not p.name.startswith(".")),
+                   key=lambda p: natural_key(p.stem))
+    stems = [p.stem for p in files]
+    if len(set(stems)) < len(stems):
+        twins = [p.name for p in files if stems.count(p.stem) > 1]
+        raise ValueError(f"{folder} has several files for one frame name: {', '.join(twins[:10])}"
+                         f"{' …' if len(twins) > 10 else ''}; keep one file per frame")
+    return files
 
 
-def frame_files(root: str | Path, name: str) -> list[Path]:
-    """The frame files of one video; clear errors for a missing or empty video."""
+_NUMBERED = re.compile(r"(.*?)(\d+)")
+
+
+def missing_frames(names: Sequence[str]) -> list[str]:
+    """Names missing from a numbered sequence (``00000, 00001, 00003`` → ``['00002']``); the step is the sequence's
+    own (YouTube-VOS numbers every 5th frame). [] when the names are not one numbered sequence."""
+    parts = [_NUMBERED.fullmatch(n) for n in names]
+    if len(names) < 3 or not all(parts) or len({m.group(1) for m in parts}) > 1:
+        return []
+    numbers = [int(m.group(2)) for m in parts]
+    step = math.gcd(*(b - a for a, b in zip(numbers, numbers[1:])))
+    if step <= 0:
+        return []
+    width = min(len(m.group(2)) for m in parts)
+    prefix = parts[0].group(1)
+    have = set(numbers)
+    return [f"{prefix}{k:0{width}d}" for k in range(numbers[0], numbers[-1], step) if k not in have]
+
+
+def check_sequence(files: Sequence[Path], allow_gaps: bool = False) -> None:
+    """A gap in numbered frames is an error listing the missing names (flow would span it); ``allow_gaps``: a
+    warning instead."""
+    missing = missing_frames([p.stem for p in files])
+    if not missing:
+        return
+    shown = ", ".join(missing[:10]) + (f" … ({len(missing)} in all)" if len(missing) > 10 else "")
+    where = files[0].parent
+    if not allow_gaps:
+        raise ValueError(f"{where}: frame(s) {shown} missing from the numbered sequence {files[0].stem} … "
+                         f"{files[-1].stem}; restore them, or pass --allow-gaps (allow_gaps=True) to treat the "
+                         f"frames as consecutive")
+    warn(f"{where}: frame(s) {shown} missing from the numbered sequence; its neighbours are treated as consecutive")
+
+
+def frame_files(root: str | Path, name: str, allow_gaps: bool = False) -> list[Path]:
+    """The frame files of one video; clear errors for a missing or empty video, duplicate names and gaps."""
     folder = kind_dir(check_root(root), FRAMES) / name
     if not folder.is_dir():
         raise FileNotFoundError(f"no video {name!r} in {root}: expected the folder {folder}; "
@@ -118,18 +161,45 @@ def frame_files(root: str | Path, name: str) -> list[Path]:
     files = image_files(folder)
     if not files:
         raise ValueError(f"video {name!r} is empty: {folder} holds no frames ({', '.join(IMAGE_EXTS)})")
+    check_sequence(files, allow_gaps)
     return files
 
 
 # --- readers ------------------------------------------------------------------------------------
 
 def read_rgb(path: str | Path) -> np.ndarray:
-    """An image as (H, W, 3) uint8 RGB; grayscale, RGBA, palette and 16-bit images are converted."""
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    """An image as (H, W, 3) uint8 RGB; grayscale, RGBA, palette and 16-bit images are converted. A truncated
+    image is an error (OpenCV would decode a JPEG's missing part as grey)."""
+    try:
+        data = Path(path).read_bytes()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise ValueError(f"frame {path} does not exist; expected an RGB/grayscale image") from None
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
     if img is None:
-        state = "does not exist" if not Path(path).exists() else "is unreadable (truncated or not an image)"
-        raise ValueError(f"frame {path} {state}; expected an RGB/grayscale image")
+        raise ValueError(f"frame {path} is unreadable (truncated or not an image); expected an RGB/grayscale image")
+    if _truncated_jpeg(data):
+        raise ValueError(f"frame {path} is truncated (its JPEG data ends before the image does); "
+                         "expected a complete image")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def _truncated_jpeg(data: bytes) -> bool:
+    """Whether JPEG bytes stop before the image's end: no end-of-image marker, confirmed by a full PIL decode (a
+    file may carry bytes after the marker)."""
+    if data[:2] != b"\xff\xd8" or data.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9"):
+        return False
+    import io
+
+    from PIL import Image, ImageFile
+
+    if ImageFile.LOAD_TRUNCATED_IMAGES:  # someone switched PIL's check off: ask for it explicitly
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+    except OSError:
+        return True
+    return False
 
 
 def read_mask(path: str | Path) -> np.ndarray:
@@ -166,9 +236,9 @@ def read_depth(path: str | Path) -> np.ndarray:
     return img.astype(np.float32) / scale
 
 
-def read_frames(root: str | Path, name: str) -> tuple[np.ndarray, list[str]]:
+def read_frames(root: str | Path, name: str, allow_gaps: bool = False) -> tuple[np.ndarray, list[str]]:
     """All frames of a video as (T, H, W, 3) uint8 and their names (file stems)."""
-    files = frame_files(root, name)
+    files = frame_files(root, name, allow_gaps)
     frames = [read_rgb(p) for p in files]
     h, w = frames[0].shape[:2]
     for p, f in zip(files, frames):
@@ -350,16 +420,20 @@ def upsample_masks(masks, hw: tuple[int, int], chunk: int = 16) -> np.ndarray:
 
 
 def load_video(root: str | Path, name: str, size=None, with_flow: bool = True, with_depth: bool = True,
-               sparse: bool | None = None) -> Video:
+               sparse: bool | None = None, allow_gaps: bool | None = None) -> Video:
     """Decode one video once into tensors; ``size`` (int = square, or (H, W)) resizes to the model's input.
 
     Frames and colour-coded flow are resized bilinearly (antialiased), masks and depth by nearest neighbour.
-    ``sparse`` allows masks for a subset of frames (default: ``dataset.json``'s ``sparse_annotations``).
+    ``sparse`` allows masks for a subset of frames (default: ``dataset.json``'s ``sparse_annotations``);
+    ``allow_gaps`` numbered frames with gaps (default: ``dataset.json``'s ``allow_gaps``).
     """
     root = check_root(root)
+    manifest = read_manifest(root) if sparse is None or allow_gaps is None else {}
     if sparse is None:
-        sparse = bool(read_manifest(root).get("sparse_annotations", False))
-    frames_np, names = read_frames(root, name)
+        sparse = bool(manifest.get("sparse_annotations", False))
+    if allow_gaps is None:
+        allow_gaps = bool(manifest.get("allow_gaps", False))
+    frames_np, names = read_frames(root, name, allow_gaps)
     hw = frames_np.shape[1:3]
     out_hw = _size_hw(size)
     frames = image_tensor(frames_np, out_hw)
