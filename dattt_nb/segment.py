@@ -19,8 +19,9 @@ import torch.nn.functional as F
 from dattt_nb.config import Settings, pick_device
 from dattt_nb.data.layout import (Video, find_annotations, image_tensor, read_annotations, upsample_masks,
                                   write_mask_pngs)
-from dattt_nb.data.video_file import DEFAULT_FPS, read_video, resize_long_side, video_fps, write_gif, write_mp4
-from dattt_nb.utils import atomic_write_json, progress_disabled
+from dattt_nb.data.video_file import (DEFAULT_FPS, long_side_size, read_video, resize_long_side,
+                                      video_fps, write_gif, write_mp4)
+from dattt_nb.utils import atomic_write_json, check_output, progress_disabled
 from dattt_nb.viz import outline_masks, overlay_frames, side_by_side
 
 # command-line names of the TTT strategies (Fig. 4) → the runner's names
@@ -87,18 +88,25 @@ def strategy_for(ttt: str) -> str:
 
 
 def compute_flow(frames: np.ndarray, method: str = "dis", long_side: int | None = FLOW_LONG_SIDE,
-                 device=None) -> np.ndarray:
+                 device=None, frame_names: Sequence[str] | None = None) -> np.ndarray:
     """Colour-coded forward flow (T, h, w, 3) uint8, estimated on frames scaled to ``long_side`` (aspect kept).
 
     A moderate size keeps DIS fast and its flow smooth; the colour image is later resized to the input, as the
-    layout's readers do for a dataset's Flow PNGs. Method ``gt`` (synthetic only) falls back to ``dis``.
+    layout's readers do for a dataset's Flow PNGs. Method ``gt`` (synthetic only) falls back to ``dis``. Flow
+    that is not finite (NaN/inf) is an error naming the frame.
     """
     from dattt_nb.data.flow import estimate_flow, flow_to_rgb
 
     if long_side and long_side < max(frames.shape[1:3]):
         frames = np.stack([resize_long_side(f, long_side) for f in frames])
     method = "dis" if method == "gt" else method
-    return flow_to_rgb(estimate_flow(frames, method, device=device))
+    flow = estimate_flow(frames, method, device=device)
+    bad = np.flatnonzero(~np.isfinite(flow).reshape(len(flow), -1).all(axis=1))
+    if len(bad):
+        names = frame_names or [f"{t:05d}" for t in range(len(flow))]
+        raise ValueError(f"the {method} flow of frame(s) {', '.join(names[t] for t in bad[:10])} is not finite "
+                         f"(NaN/inf); check those frames or choose another flow_method")
+    return flow_to_rgb(flow)
 
 
 def to_video(name: str, frames: np.ndarray, flow_rgb: np.ndarray, frame_names: Sequence[str], size: int,
@@ -113,8 +121,10 @@ def to_video(name: str, frames: np.ndarray, flow_rgb: np.ndarray, frame_names: S
 
 
 def check_checkpoint(checkpoint: str | Path) -> Path:
-    """``checkpoint`` as a Path; a clear FileNotFoundError when the file is missing."""
+    """``checkpoint`` as a Path; a clear error when the file is missing or is a directory."""
     path = Path(checkpoint)
+    if path.is_dir():
+        raise IsADirectoryError(f"checkpoint {path} is a directory, expected a .pt file (e.g. {path}/best.pt)")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist; pass a .pt written by dattt_nb.train "
                                 f"(e.g. runs/<profile>/checkpoints/alpha+beta/best.pt) or omit it to load or "
@@ -143,6 +153,16 @@ def input_size(model, settings: Settings) -> int:
     config = getattr(model, "config", None)
     size = config.get("image_size") if isinstance(config, dict) else None
     return int(size or settings.image_size)
+
+
+def check_gt_size(gt: np.ndarray, gt_root: str | Path, frames_hw: tuple[int, int], resize_long: int | None) -> None:
+    """Ground truth must have the frames' size (before ``resize_long`` scaled them), as ``eval`` demands."""
+    hw = tuple(gt.shape[1:3])
+    if hw == tuple(frames_hw) or (resize_long and long_side_size(hw, resize_long) == tuple(frames_hw)):
+        return
+    note = f" before --resize-long {resize_long}" if resize_long else ""
+    raise ValueError(f"ground-truth masks in {gt_root} are {hw[1]}x{hw[0]}, the frames are {frames_hw[1]}x"
+                     f"{frames_hw[0]}{note}; expected masks of the frames' size")
 
 
 def score(gt: np.ndarray, annotated: np.ndarray, masks_small) -> dict:
@@ -190,7 +210,7 @@ def summary(result: SegmentResult, settings=None, model_info=None, fps: float | 
     ttt = None
     if result.ttt_result is not None and result.ttt_result.videos:
         v = result.ttt_result.videos[0]
-        ttt = dict(steps=v.steps, skipped=v.skipped, nonfinite=v.nonfinite, seconds=v.seconds,
+        ttt = dict(steps=v.steps, skipped=v.skipped, nonfinite=v.nonfinite, fallback=v.fallback, seconds=v.seconds,
                    losses=v.losses, depth_std_frames=np.asarray(v.depth_std_frames).tolist()
                    if v.depth_std_frames is not None else None)
     return dict(
@@ -212,7 +232,8 @@ def segment_video(source: str | Path, settings: Settings, checkpoint: str | Path
                   epochs: int | None = None, out_dir: str | Path | None = None, gt_root: str | Path | None = None,
                   progress: bool = True, *, model=None, max_frames: int | None = None,
                   resize_long: int | None = None, flow_long_side: int | None = FLOW_LONG_SIDE,
-                  with_baseline: bool = True, fps: float | None = None) -> SegmentResult:
+                  with_baseline: bool = True, fps: float | None = None, allow_gaps: bool = False,
+                  allow_nonfinite: bool = False) -> SegmentResult:
     """Segment the primary moving object of a video (ZSVOS) with the trained model and test-time training.
 
     ``source``: a folder of frames or a video file. ``checkpoint``: a stage-1 checkpoint (else ``model``, else
@@ -220,9 +241,10 @@ def segment_video(source: str | Path, settings: Settings, checkpoint: str | Path
     ``settings.ttt_epochs``. ``gt_root``: ground-truth masks named like the frames (a folder of PNGs or a DAVIS
     root; ``"auto"`` = the Annotations beside a DAVIS frame folder). ``with_baseline`` also predicts without TTT.
     ``flow_long_side``: flow is estimated at this long side (None = the frames' size). Writes masks, overlays and
-    segment.json to ``out_dir`` when given.
+    segment.json to ``out_dir`` when given. ``allow_gaps`` accepts numbered frames with gaps (a warning);
+    ``allow_nonfinite`` keeps a TTT result that skipped many steps as non-finite (else an error).
     """
-    from dattt_nb.ttt.runner import run_ttt
+    from dattt_nb.ttt.runner import check_nonfinite, run_ttt
     from dattt_nb.ttt.strategies import STRATEGY_LABELS
 
     progress = progress and not progress_disabled()
@@ -231,19 +253,23 @@ def segment_video(source: str | Path, settings: Settings, checkpoint: str | Path
     epochs = 0 if strategy == "none" else settings.ttt_epochs if epochs is None else int(epochs)
     if strategy != "none" and epochs < 1:
         raise ValueError(f"TTT {ttt!r} needs epochs >= 1, got {epochs}")
-    if checkpoint is not None:
-        check_checkpoint(checkpoint)  # fail before any slow work
+    if checkpoint is not None:  # fail before any slow work
+        check_checkpoint(checkpoint)
+    if out_dir is not None:
+        check_output(out_dir, folder=True, what="output folder")
     source = Path(source)
     name = source.stem if source.is_file() else source.name
     timing: dict[str, float] = {}
     t0 = time.perf_counter()
 
-    frames, names = read_video(source, max_frames=max_frames, resize_long=resize_long, progress=progress)
+    frames, names = read_video(source, max_frames=max_frames, resize_long=resize_long, progress=progress,
+                               allow_gaps=allow_gaps)
     gt = annotated = None
     if gt_root is not None and str(gt_root) == "auto":
         gt_root = find_annotations(source)
     if gt_root is not None and str(gt_root) != "":
         gt, annotated = read_annotations(gt_root, name, names)
+        check_gt_size(gt, gt_root, frames.shape[1:3], resize_long)
     timing["read"] = time.perf_counter() - t0
 
     t = time.perf_counter()
@@ -257,7 +283,7 @@ def segment_video(source: str | Path, settings: Settings, checkpoint: str | Path
     t = time.perf_counter()
     device = pick_device(settings)
     flow_side = None if flow_long_side is None else max(flow_long_side, size)
-    flow_rgb = compute_flow(frames, settings.flow_method, flow_side, device=device)
+    flow_rgb = compute_flow(frames, settings.flow_method, flow_side, device=device, frame_names=names)
     video = to_video(name, frames, flow_rgb, names, size, gt, annotated)
     timing["flow"] = time.perf_counter() - t
 
@@ -269,6 +295,8 @@ def segment_video(source: str | Path, settings: Settings, checkpoint: str | Path
         timing["no_ttt"] = time.perf_counter() - t
     t = time.perf_counter()
     res = run_ttt(model, [video], settings, strategy=strategy, epochs=epochs, progress=progress, device=device)
+    if not allow_nonfinite:
+        check_nonfinite(res)
     small = res.videos[0].masks
     timing["ttt" if strategy != "none" else "predict"] = time.perf_counter() - t
 

@@ -364,13 +364,21 @@ def annotation_dir(gt: str | Path, video: str) -> Path:
 
 def read_annotations(gt: str | Path, video: str, frame_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Ground truth matched to frames by name → ((T, H, W) bool, (T,) annotated); frames without a PNG are
-    unannotated (sparse ground truth, e.g. FBMS)."""
+    unannotated (sparse ground truth, e.g. FBMS). Checked as ``eval`` checks predictions: every mask up to the
+    last frame names a frame (later ones belong to frames cut off, e.g. by ``max_frames``); all have one size."""
     folder = annotation_dir(gt, video)
     files = {p.stem: p for p in image_files(folder, (".png",))}
     present = [n for n in frame_names if n in files]
     if not present:
         raise ValueError(f"no mask in {folder} matches a frame name ({frame_names[0]} … {frame_names[-1]}); "
                          f"masks there are named e.g. {sorted(files)[:3]}: name them like the frames")
+    known = set(frame_names)
+    last = natural_key(frame_names[-1])
+    orphans = [n for n in sorted(files, key=natural_key) if n not in known and natural_key(n) < last]
+    if orphans:
+        shown = ", ".join(files[n].name for n in orphans[:5]) + (" …" if len(orphans) > 5 else "")
+        raise ValueError(f"{folder} has {len(orphans)} mask(s) that match no frame of {video!r}: {shown} (frames: "
+                         f"{frame_names[0]} … {frame_names[-1]}, {len(frame_names)} in all); name masks like frames")
     first = read_mask(files[present[0]])
     masks = np.zeros((len(frame_names), *first.shape), bool)
     annotated = np.zeros(len(frame_names), bool)

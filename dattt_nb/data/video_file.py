@@ -177,14 +177,20 @@ def video_fps(source: str | Path, default: float = DEFAULT_FPS) -> float:
     return float(fps) if fps and np.isfinite(fps) and 0 < fps < 1000 else default
 
 
+def long_side_size(hw: tuple[int, int], long_side: int) -> tuple[int, int]:
+    """(H, W) scaled so that max(H, W) == ``long_side``, aspect kept (the size :func:`resize_long_side` makes)."""
+    h, w = hw
+    scale = long_side / max(h, w)
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
 def resize_long_side(frame: np.ndarray, long_side: int) -> np.ndarray:
     """Scale an (H, W, ...) image so that max(H, W) == ``long_side`` (aspect kept; area filter when shrinking)."""
     h, w = frame.shape[:2]
-    scale = long_side / max(h, w)
-    if scale == 1:
+    if long_side == max(h, w):
         return frame
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    nh, nw = long_side_size((h, w), long_side)
+    return cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA if long_side < max(h, w) else cv2.INTER_LINEAR)
 
 
 # --- writers ------------------------------------------------------------------------------------
