@@ -109,7 +109,7 @@ def image_files(folder: Path, exts: Sequence[str] = IMAGE_EXTS) -> list[Path]:
     if not folder.is_dir():
         return []
     files = sorted((p for p in folder.iterdir() if p.suffix.lower() in exts and not p.name.startswith(".")),
-                   key=lambda p: natural_key(p.stem))
+                   key=lambda p: (natural_key(p.stem), p.suffix.lower()))
     stems = [p.stem for p in files]
     if len(set(stems)) < len(stems):
         twins = [p.name for p in files if stems.count(p.stem) > 1]
@@ -169,37 +169,18 @@ def frame_files(root: str | Path, name: str, allow_gaps: bool = False) -> list[P
 
 def read_rgb(path: str | Path) -> np.ndarray:
     """An image as (H, W, 3) uint8 RGB; grayscale, RGBA, palette and 16-bit images are converted. A truncated
-    image is an error (OpenCV would decode a JPEG's missing part as grey)."""
+    image is an error (decoded from memory, OpenCV refuses it; ``cv2.imread`` would fill a JPEG's rest with grey)."""
     try:
         data = Path(path).read_bytes()
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         raise ValueError(f"frame {path} does not exist; expected an RGB/grayscale image") from None
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
     if img is None:
+        if data[:2] == b"\xff\xd8" and not data.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9"):
+            raise ValueError(f"frame {path} is truncated (its JPEG data ends before the image does); "
+                             "expected a complete image")
         raise ValueError(f"frame {path} is unreadable (truncated or not an image); expected an RGB/grayscale image")
-    if _truncated_jpeg(data):
-        raise ValueError(f"frame {path} is truncated (its JPEG data ends before the image does); "
-                         "expected a complete image")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-
-
-def _truncated_jpeg(data: bytes) -> bool:
-    """Whether JPEG bytes stop before the image's end: no end-of-image marker, confirmed by a full PIL decode (a
-    file may carry bytes after the marker)."""
-    if data[:2] != b"\xff\xd8" or data.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9"):
-        return False
-    import io
-
-    from PIL import Image, ImageFile
-
-    if ImageFile.LOAD_TRUNCATED_IMAGES:  # someone switched PIL's check off: ask for it explicitly
-        ImageFile.LOAD_TRUNCATED_IMAGES = False
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            img.load()
-    except OSError:
-        return True
-    return False
 
 
 def read_mask(path: str | Path) -> np.ndarray:

@@ -97,12 +97,10 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
 
 
 def _looks_like_torch(path: Path) -> bool:
-    """A ``torch.save`` file: a zip archive (torch ≥ 1.6) or a legacy pickle (first byte 0x80)."""
-    import zipfile
-
+    """A ``torch.save`` file by its first bytes: a zip archive (torch ≥ 1.6) or a legacy pickle (0x80)."""
     with open(path, "rb") as f:
-        head = f.read(1)
-    return head == b"\x80" or zipfile.is_zipfile(path)
+        head = f.read(4)
+    return head == b"PK\x03\x04" or head[:1] == b"\x80"
 
 
 def load_weights(model: nn.Module, state_dict: dict, source: str = "checkpoint") -> None:
