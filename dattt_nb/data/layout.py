@@ -19,6 +19,7 @@ import json
 import math
 import os
 import re
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -28,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dattt_nb.utils import atomic_path, atomic_write_json, warn
+from dattt_nb.utils import DatttWarning, atomic_path, atomic_write_json, warn
 
 FRAMES, MASKS, FLOW, FLOW_RAW, DEPTH = "JPEGImages", "Annotations", "Flow", "FlowRaw", "Depth"
 FLOW_GT, DEPTH_GT = "FlowGT", "DepthGT"
@@ -147,8 +148,8 @@ def check_sequence(files: Sequence[Path], allow_gaps: bool = False) -> None:
     where = files[0].parent
     if not allow_gaps:
         raise ValueError(f"{where}: frame(s) {shown} missing from the numbered sequence {files[0].stem} … "
-                         f"{files[-1].stem}; restore them, or pass --allow-gaps (allow_gaps=True) to treat the "
-                         f"frames as consecutive")
+                         f"{files[-1].stem}; restore them, or treat the frames as consecutive with --allow-gaps "
+                         f"(allow_gaps=True; for a dataset, \"allow_gaps\": true in its {MANIFEST})")
     warn(f"{where}: frame(s) {shown} missing from the numbered sequence; its neighbours are treated as consecutive")
 
 
@@ -414,15 +415,18 @@ def load_video(root: str | Path, name: str, size=None, with_flow: bool = True, w
 
     Frames and colour-coded flow are resized bilinearly (antialiased), masks and depth by nearest neighbour.
     ``sparse`` allows masks for a subset of frames (default: ``dataset.json``'s ``sparse_annotations``);
-    ``allow_gaps`` numbered frames with gaps (default: ``dataset.json``'s ``allow_gaps``).
+    ``allow_gaps`` numbered frames with gaps, with a warning (default: silently when ``dataset.json`` declares
+    ``allow_gaps``, as for YouTube-VOS, whose numbering skips).
     """
     root = check_root(root)
     manifest = read_manifest(root) if sparse is None or allow_gaps is None else {}
     if sparse is None:
         sparse = bool(manifest.get("sparse_annotations", False))
-    if allow_gaps is None:
-        allow_gaps = bool(manifest.get("allow_gaps", False))
-    frames_np, names = read_frames(root, name, allow_gaps)
+    declared = allow_gaps is None and bool(manifest.get("allow_gaps", False))  # the dataset's numbering skips
+    with warnings.catch_warnings():
+        if declared:
+            warnings.simplefilter("ignore", DatttWarning)
+        frames_np, names = read_frames(root, name, bool(allow_gaps) or declared)
     hw = frames_np.shape[1:3]
     out_hw = _size_hw(size)
     frames = image_tensor(frames_np, out_hw)

@@ -289,7 +289,7 @@ def convert_youtube_vos(src, dst, videos=None, link: bool = True) -> Path:
 
     counts = {v: _convert_video(dst, v, image_files(frames_root / v), _mask_sets(src / MASKS / v), link,
                                 rename=False) for v in tqdm(names, desc="YouTube-VOS", leave=False)}
-    return _finish(dst, "youtube-vos", src, counts)
+    return _finish(dst, "youtube-vos", src, counts, allow_gaps=True)  # numbered with steps that vary
 
 
 def _fbms_mask(video: str) -> Callable[[Path], np.ndarray]:
