@@ -181,6 +181,16 @@ def test_evaluate_split_scores_each_video(data):
     assert np.allclose(table["J"], expected, atol=1e-6)
     assert ((table["F"] >= 0) & (table["F"] <= 1)).all()
 
+    class NanOnSecondFrame(AllForeground):
+        def forward(self, image, flow):
+            out = torch.full_like(image[:, :1], 10.0)
+            out[1] = float("nan")
+            return out, None
+
+    with pytest.raises(ValueError, match=f"video '{videos[0].name}': the model's mask or depth is not finite "
+                                         r"\(NaN/inf\) on frame\(s\) 00001"):
+        evaluate_split(NanOnSecondFrame(), videos, _settings())
+
 
 @pytest.mark.slow  # ~30 s: two fresh Python processes import torch + timm
 def test_torchrun_two_cpu_processes_write_one_checkpoint(tmp_path, clips):
