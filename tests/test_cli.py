@@ -1,4 +1,5 @@
 """The dattt-nb command: `eval` on generated and real DAVIS masks, `run` argument handling, one-line errors."""
+import dataclasses
 import json
 
 import numpy as np
@@ -178,8 +179,9 @@ def test_segment_gaps_and_non_finite_ttt(seg, tmp_path, capsys, monkeypatch):
     assert cli.main(argv + [str(tmp_path / "a")]) == 2
     _one_line_error(capsys, "frame(s) 00002 missing", "--allow-gaps")
 
-    real = objectives.OBJECTIVES["depth"]
-    monkeypatch.setitem(objectives.OBJECTIVES, "depth", lambda model, batch: real(model, batch) * float("nan"))
+    record = objectives.OBJECTIVES["depth"]
+    monkeypatch.setitem(objectives.OBJECTIVES, "depth", dataclasses.replace(
+        record, loss=lambda model, batch: record.loss(model, batch) * float("nan")))
     assert cli.main(argv + [str(tmp_path / "b"), "--allow-gaps"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[0].startswith("dattt-nb: warning:") and "00002 missing" in err[0]

@@ -1,4 +1,5 @@
 """run_ttt over videos: episodic reset, repeatability, per-pass scores, sparse annotations, files on disk."""
+import dataclasses
 import json
 import math
 
@@ -67,14 +68,15 @@ def test_the_callers_model_is_untouched(trained):
 def test_non_finite_steps_are_counted_and_the_run_goes_on(trained, monkeypatch):
     from dattt_nb.ttt import objectives
 
-    real, calls = objectives.OBJECTIVES["depth"], []
+    record, calls = objectives.OBJECTIVES["depth"], []
+    real = record.loss
 
     def nan_on_second_call(model, batch):
         calls.append(1)
         loss = real(model, batch)
         return loss * float("nan") if len(calls) == 2 else loss
 
-    monkeypatch.setitem(objectives.OBJECTIVES, "depth", nan_on_second_call)
+    monkeypatch.setitem(objectives.OBJECTIVES, "depth", dataclasses.replace(record, loss=nan_on_second_call))
     result = _run(trained, [tiny_video("bad", frames=3)], strategy="momentum", epochs=1)
     v = result.videos[0]
     assert v.nonfinite == 1 and v.skipped == 1 and v.steps == 3 and v.fallback == 0
