@@ -278,12 +278,12 @@ def _resize(x: torch.Tensor, hw, mode: str, chunk: int = 32) -> torch.Tensor:
     return torch.cat([F.interpolate(x[i:i + chunk], size=hw, **kw) for i in range(0, len(x), chunk)])
 
 
-def _image_tensor(arr: np.ndarray, hw) -> torch.Tensor:
-    """(T, H, W, 3) uint8 → (T, 3, h, w) float32 in [0, 1], converted chunk by chunk."""
+def image_tensor(arr: np.ndarray, hw=None) -> torch.Tensor:
+    """(T, H, W, 3) uint8 → (T, 3, h, w) float32 in [0, 1] (bilinear, antialiased), converted chunk by chunk."""
     out = []
     for i in range(0, len(arr), 32):
         x = torch.from_numpy(np.ascontiguousarray(arr[i:i + 32])).permute(0, 3, 1, 2).float().div_(255.0)
-        out.append(_resize(x, hw, "bilinear").clamp_(0, 1))
+        out.append(_resize(x, _size_hw(hw), "bilinear").clamp_(0, 1))
     return torch.cat(out)
 
 
@@ -300,13 +300,13 @@ def load_video(root: str | Path, name: str, size=None, with_flow: bool = True, w
     frames_np, names = read_frames(root, name)
     hw = frames_np.shape[1:3]
     out_hw = _size_hw(size)
-    frames = _image_tensor(frames_np, out_hw)
+    frames = image_tensor(frames_np, out_hw)
     masks_np, annotated_np = read_masks(root, name, names, hw, sparse=sparse)
     masks = annotated = None
     if masks_np is not None:
         masks = _resize(torch.from_numpy(masks_np)[:, None].float(), out_hw, "nearest")[:, 0] > 0.5
         annotated = None if annotated_np.all() else torch.from_numpy(annotated_np)
-    flow = _image_tensor(read_flow_rgb(root, name, names, hw), out_hw) if with_flow else None
+    flow = image_tensor(read_flow_rgb(root, name, names, hw), out_hw) if with_flow else None
     depth = None
     if with_depth:
         depth = _resize(torch.from_numpy(read_depths(root, name, names, hw))[:, None], out_hw, "nearest")[:, 0]
