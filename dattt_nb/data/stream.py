@@ -4,6 +4,7 @@ through the same interface, and the samplers draw one batch per training step (r
 """
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -16,16 +17,16 @@ from dattt_nb.data.layout import (DEPTH, FLOW, IMAGE_EXTS, MASKS, Video, _check_
                                   _size_hw, check_root, frame_files, image_files, image_tensor, kind_dir, list_videos,
                                   load_video, read_depth, read_manifest, read_mask, read_rgb)
 
-KINDS = ("frame", "flow", "mask", "depth")  # the columns of a file index; "" = no such file for this frame
+KINDS = ("frame", "flow", "mask", "depth")  # the columns of a file index; b"" = no such file for this frame
 
 
 # --- one frame ----------------------------------------------------------------------------------
 
-def decode_frame(paths: Sequence[str], size=None):
-    """(frame, flow, mask, depth) of one frame from its files ("" = absent → None), resized like ``load_video``:
-    frame and colour-coded flow (3, h, w) float32 in [0, 1] bilinear (antialiased), mask (h, w) bool and depth
-    (h, w) float32 by nearest neighbour."""
-    frame_path, flow_path, mask_path, depth_path = paths
+def decode_frame(root, files: Sequence[bytes], size=None):
+    """(frame, flow, mask, depth) of one frame from its files under ``root`` (b"" = absent → None), resized like
+    ``load_video``: frame and colour-coded flow (3, h, w) float32 in [0, 1] bilinear (antialiased), mask (h, w)
+    bool and depth (h, w) float32 by nearest neighbour."""
+    frame_path, flow_path, mask_path, depth_path = (f and os.path.join(root, os.fsdecode(f)) for f in files)
     frame = read_rgb(frame_path)
     hw, out_hw = frame.shape[:2], _size_hw(size)
     flow = mask = depth = None
@@ -53,21 +54,26 @@ def to_device(batch, device):
 
 # --- file index of one video ----------------------------------------------------------------------
 
+def _relative(root, path: Path) -> bytes:
+    return os.fsencode(path.relative_to(root))
+
+
 def _kind_files(root, kind: str, name: str, names: list[str], what: str, sparse: bool, hint: str) -> dict:
-    """{frame name: path} of one kind, checked like ``load_video`` (one file per frame unless ``sparse``); a missing
-    folder is an error carrying ``hint``, or no files when ``hint`` is empty (unannotated video)."""
+    """{frame name: path below root} of one kind, checked like ``load_video`` (one file per frame unless ``sparse``);
+    a missing folder is an error carrying ``hint``, or no files when ``hint`` is empty (unannotated video)."""
     folder = kind_dir(root, kind) / name
     if not image_files(folder):
         if hint:
             raise FileNotFoundError(f"no {what} for video {name!r}: {folder} is missing or empty; {hint}")
         return {}
-    return {n: str(p) for n, p in _per_frame(folder, names, IMAGE_EXTS, what, sparse).items()}
+    return {n: _relative(root, p) for n, p in _per_frame(folder, names, IMAGE_EXTS, what, sparse).items()}
 
 
 def video_index(root, name: str, with_flow: bool = True, with_depth: bool = True, sparse: bool = False,
                 masks_required: bool = False) -> tuple[list[str], np.ndarray]:
-    """(frame names in natural order, (T, 4) array of the paths of frame/flow/mask/depth, "" where absent) of one
-    video of a root, with ``load_video``'s checks and errors."""
+    """(frame names in natural order, (T, 4) bytes array of the paths below ``root`` of frame/flow/mask/depth, b""
+    where absent) of one video, with ``load_video``'s checks and errors. Bytes: one compact buffer, ~40 B a path."""
+    root = Path(root)
     files = frame_files(root, name)
     names = [p.stem for p in files]
     flow = depth = {}
@@ -79,8 +85,8 @@ def video_index(root, name: str, with_flow: bool = True, with_depth: bool = True
                             f"compute it with dattt_nb.data.prepare.compute_depth({str(root)!r}, source)")
     masks = _kind_files(root, MASKS, name, names, "mask", sparse,
                         "training needs ground-truth masks" if masks_required else "")
-    table = [(str(p), flow.get(n, ""), masks.get(n, ""), depth.get(n, "")) for p, n in zip(files, names)]
-    return names, np.array(table, dtype=str).reshape(len(names), len(KINDS))
+    table = [(_relative(root, p), flow.get(n, b""), masks.get(n, b""), depth.get(n, b"")) for p, n in zip(files, names)]
+    return names, np.array(table, dtype=bytes).reshape(len(names), len(KINDS))
 
 
 def _as_roots(roots) -> list[Path]:
@@ -100,16 +106,17 @@ class TrainingFrames(Dataset):
     def __init__(self, roots, size: int, videos: Sequence[str] | None = None, with_depth: bool = True):
         self.size = int(size)
         self.with_depth = with_depth
-        tables = []
-        for root in _as_roots(roots):
-            check_root(root)
+        self.roots = [str(check_root(r)) for r in _as_roots(roots)]
+        tables, root_ids = [], []
+        for k, root in enumerate(self.roots):
             sparse = bool(read_manifest(root).get("sparse_annotations", False))
             for name in (list(videos) if videos is not None else list_videos(root)):
                 _, table = video_index(root, name, with_depth=with_depth, sparse=sparse, masks_required=True)
-                tables.append(table[table[:, 2] != ""])  # annotated frames only
+                tables.append(table[table[:, 2] != b""])  # annotated frames only
+                root_ids.append(np.full(len(tables[-1]), k, dtype=np.int32))
         if not tables:
-            raise ValueError(f"the training roots {[str(r) for r in _as_roots(roots)]} hold no videos")
-        self.files = np.concatenate(tables)
+            raise ValueError(f"the training roots {self.roots} hold no videos")
+        self.files, self.root_id = np.concatenate(tables), np.concatenate(root_ids)
         if len(self.files) == 0:
             raise ValueError("the training split has no annotated frames")
 
@@ -117,7 +124,7 @@ class TrainingFrames(Dataset):
         return len(self.files)
 
     def __getitem__(self, i: int):
-        frame, flow, mask, depth = decode_frame(self.files[i], self.size)
+        frame, flow, mask, depth = decode_frame(self.roots[self.root_id[i]], self.files[i], self.size)
         if depth is None:
             depth = torch.zeros(mask.shape)
         return to_uint8(frame), to_uint8(flow), mask, depth
@@ -238,13 +245,13 @@ class VideoFrames(Dataset):
         self.with_flow, self.with_depth = with_flow, with_depth
         self.sparse = bool(read_manifest(self.root).get("sparse_annotations", False)) if sparse is None else sparse
         self.frame_names, self.files = video_index(self.root, name, with_flow, with_depth, self.sparse)
-        self.has_masks = bool((self.files[:, 2] != "").any())
+        self.has_masks = bool((self.files[:, 2] != b"").any())
 
     def __len__(self) -> int:
         return len(self.frame_names)
 
     def __getitem__(self, t: int):
-        return t, decode_frame(self.files[t], self.size)
+        return t, decode_frame(self.root, self.files[t], self.size)
 
     def _collate(self, items) -> Video:
         ts = [t for t, _ in items]
