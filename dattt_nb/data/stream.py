@@ -168,7 +168,7 @@ class RandomBatches:
     DataLoader has drawn a few batches ahead: a checkpoint saved at ``step`` resumes on the same batches.
     """
 
-    def __init__(self, n: int, batch: int, seed: int, start_step: int = 0, keep: int = 1024):
+    def __init__(self, n: int, batch: int, seed: int, start_step: int = 0, keep: int = 256):
         self.n, self.batch, self.start_step, self.keep = n, batch, start_step, keep
         self.generator = torch.Generator().manual_seed(seed)
         self._states: dict[int, torch.Tensor] = {}
@@ -256,6 +256,11 @@ class VideoFrames(Dataset):
     def _collate(self, items) -> Video:
         ts = [t for t, _ in items]
         frame, flow, mask, depth = zip(*(x for _, x in items))
+        for t, f in zip(ts, frame):
+            if f.shape != frame[0].shape:
+                raise ValueError(f"frame {self.files[t][0].decode()} of video {self.name!r} is {f.shape[2]}x"
+                                 f"{f.shape[1]}, expected {frame[0].shape[2]}x{frame[0].shape[1]} like the others "
+                                 "(pass size= to resize every frame)")
         annotated = torch.tensor([m is not None for m in mask])
         masks = None
         if self.has_masks:
