@@ -7,9 +7,10 @@ Both roots are built in a temporary folder in the DAVIS layout: one synthetic 48
 masks, colour-coded flow and 16-bit depth) written once, and every other video a set of symlinks to it, so the
 large root has 10x the frames at the same image size. Each root is measured in a fresh process (peak RSS is a
 per-process high-water mark): ``TrainingFrames`` through ``training_loader`` for ``--batches`` batches after one
-warm-up batch. Reported: the RSS after imports and the peak RSS of the main process (``getrusage``), the peak summed
-PSS of the main process and its DataLoader workers (psutil, sampled every batch: shared pages counted once), and
-frames/s (wall time, so it drops when other processes share the cores).
+warm-up batch. Reported, sampled every batch with psutil: the peak RSS of the main process, the peak summed RSS and
+PSS of the main process and its DataLoader workers (PSS counts their shared pages once), and the main process's
+``getrusage`` high-water mark (imports included); frames/s in wall time (it drops when other processes share the
+cores) and the CPU time of one item decoded in the main process (it does not).
 ``--in-memory`` also measures the preloaded path (``load_split`` + ``FrameBank``) on the small root.
 """
 from __future__ import annotations
@@ -59,19 +60,21 @@ def replicate(template_root: Path, root: Path, videos: int) -> Path:
     return root
 
 
-def _pss_tree() -> float:
-    """Summed PSS (bytes) of this process and its children (DataLoader workers); RSS where PSS is unavailable."""
+def _memory() -> tuple[float, float, float]:
+    """(RSS of this process, summed RSS, summed PSS of it and its children, the DataLoader workers) in bytes; PSS
+    counts pages shared between them once (RSS where PSS is unavailable)."""
     import psutil
 
-    total = 0.0
     me = psutil.Process()
+    rss_main, rss, pss = me.memory_info().rss, 0.0, 0.0
     for p in [me, *me.children(recursive=True)]:
         try:
             info = p.memory_full_info()
-            total += getattr(info, "pss", info.rss)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
-    return total
+            continue
+        rss += info.rss
+        pss += getattr(info, "pss", info.rss)
+    return rss_main, rss, pss
 
 
 def measure(root: str, size: int, batch: int, batches: int, workers: int, in_memory: bool) -> dict:
@@ -81,7 +84,6 @@ def measure(root: str, size: int, batch: int, batches: int, workers: int, in_mem
     from dattt_nb.data.stream import FrameBank, RandomBatches, TrainingFrames, training_loader
 
     torch.set_num_threads(1)
-    imports_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
     if in_memory:
         from dattt_nb.data.layout import load_split
@@ -90,20 +92,23 @@ def measure(root: str, size: int, batch: int, batches: int, workers: int, in_mem
     else:
         dataset = TrainingFrames(root, size)
     prepare_s = time.perf_counter() - start
+    cpu = time.process_time()
+    for i in range(10):  # CPU cost of one item in this process (robust to other processes on the cores)
+        dataset[i]
+    item_ms = (time.process_time() - cpu) / 10 * 1000
     loader = iter(training_loader(dataset, RandomBatches(len(dataset), batch, seed=0), workers, "cpu"))
     next(loader)  # workers started, first batch decoded
-    peak_tree = _pss_tree()
+    peak = np.array(_memory())
     start = time.perf_counter()
     for _ in range(batches):
         next(loader)
-        peak_tree = max(peak_tree, _pss_tree())
+        peak = np.maximum(peak, _memory())
     seconds = time.perf_counter() - start
     del loader
     mib = 1024.0 ** 2
-    return dict(frames=len(dataset), prepare_s=prepare_s, frames_per_s=batches * batch / seconds,
-                rss_after_imports_mib=imports_mib,
-                peak_rss_main_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                peak_pss_tree_mib=peak_tree / mib)
+    return dict(frames=len(dataset), prepare_s=prepare_s, item_ms=item_ms, frames_per_s=batches * batch / seconds,
+                peak_rss_main_mib=peak[0] / mib, peak_rss_tree_mib=peak[1] / mib, peak_pss_tree_mib=peak[2] / mib,
+                maxrss_main_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 def _run_child(args, root: Path, in_memory: bool = False) -> dict:
@@ -138,12 +143,15 @@ def main(argv=None) -> int:
         if args.in_memory:
             rows.append(("in memory, small", _run_child(args, tmp / "small", in_memory=True)))
     print(f"image size {args.size} px, batch {args.batch}, {args.batches} batches, {args.workers} workers, "
-          f"source frames 480x854")
-    print(f"{'data path':<20}{'frames':>8}{'index/load s':>14}{'frames/s':>10}{'RSS after imports MiB':>23}"
-          f"{'peak RSS main MiB':>19}{'peak PSS main+workers MiB':>27}")
+          f"source frames 480x854; memory in MiB, sampled every batch")
+    head = ("data path", "frames", "index/load s", "item CPU ms", "frames/s", "RSS main", "RSS main+workers",
+            "PSS main+workers", "maxrss main")
+    print(f"{head[0]:<18}" + "".join(f"{h:>18}" for h in head[1:]))
+    keys = ("frames", "prepare_s", "item_ms", "frames_per_s", "peak_rss_main_mib", "peak_rss_tree_mib",
+            "peak_pss_tree_mib", "maxrss_main_mib")
     for label, r in rows:
-        print(f"{label:<20}{r['frames']:>8}{r['prepare_s']:>14.2f}{r['frames_per_s']:>10.1f}"
-              f"{r['rss_after_imports_mib']:>23.0f}{r['peak_rss_main_mib']:>19.0f}{r['peak_pss_tree_mib']:>27.0f}")
+        print(f"{label:<18}" + "".join(f"{r[k]:>18.{2 if k == 'prepare_s' else 1 if k in ('item_ms', 'frames_per_s') else 0}f}"
+                                       for k in keys))
     return 0
 
 
