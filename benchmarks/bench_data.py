@@ -147,11 +147,10 @@ def main(argv=None) -> int:
     head = ("data path", "frames", "index/load s", "item CPU ms", "frames/s", "RSS main", "RSS main+workers",
             "PSS main+workers", "maxrss main")
     print(f"{head[0]:<18}" + "".join(f"{h:>18}" for h in head[1:]))
-    keys = ("frames", "prepare_s", "item_ms", "frames_per_s", "peak_rss_main_mib", "peak_rss_tree_mib",
-            "peak_pss_tree_mib", "maxrss_main_mib")
+    keys = dict(frames=0, prepare_s=2, item_ms=1, frames_per_s=1, peak_rss_main_mib=0, peak_rss_tree_mib=0,
+                peak_pss_tree_mib=0, maxrss_main_mib=0)  # column → decimals
     for label, r in rows:
-        print(f"{label:<18}" + "".join(f"{r[k]:>18.{2 if k == 'prepare_s' else 1 if k in ('item_ms', 'frames_per_s') else 0}f}"
-                                       for k in keys))
+        print(f"{label:<18}" + "".join(f"{r[k]:>18.{digits}f}" for k, digits in keys.items()))
     return 0
 
 
