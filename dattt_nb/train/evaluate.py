@@ -24,6 +24,7 @@ def predict_chunks(model, video, batch_size: int = 32, device=None) -> Iterator[
             with torch.no_grad(), autocast(device):
                 mask_logits, depth_logits = model(chunk.frames.to(device, non_blocking=True),
                                                   chunk.flow.to(device, non_blocking=True))
+            check_finite_prediction(chunk, 0, mask_logits, depth_logits)
             depth = None if depth_logits is None else torch.sigmoid(depth_logits[:, 0].float()).cpu()
             yield chunk, torch.sigmoid(mask_logits[:, 0].float()).cpu(), depth
     finally:
@@ -38,6 +39,19 @@ def predict_video(model, video, batch_size: int = 32, device=None):
         if depth is not None:
             depths.append(depth)
     return torch.cat(masks), (torch.cat(depths) if depths else None)
+
+
+def check_finite_prediction(video, start: int, mask_logits, depth_logits) -> None:
+    """Mask or depth logits with NaN/inf (frames ``start``, ``start + 1``, ...) are an error naming the frames,
+    never a silent empty mask."""
+    finite = torch.isfinite(mask_logits).flatten(1).all(1)
+    if depth_logits is not None:
+        finite &= torch.isfinite(depth_logits).flatten(1).all(1)
+    bad = (~finite).nonzero().flatten().tolist()
+    if bad:
+        names = ", ".join(video.frame_names[start + j] for j in bad[:10]) + (" …" if len(bad) > 10 else "")
+        raise ValueError(f"video {video.name!r}: the model's mask or depth is not finite (NaN/inf) on frame(s) "
+                         f"{names}; its weights or these frames' inputs are broken")
 
 
 def _frame_scores(chunk, mask_prob: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
