@@ -12,7 +12,7 @@ from dattt_nb.data.stream import (DistributedBatches, FrameBank, RandomBatches, 
 from dattt_nb.train import evaluate_split
 from dattt_nb.ttt.runner import run_ttt
 
-NAMES = ["f1", "f2", "f10", "f11", "f20"]  # natural order differs from the alphabetical one
+NAMES = ["f8", "f9", "f10", "f11", "f12"]  # natural order differs from the alphabetical one
 
 
 def _write_root(root, size=(40, 48), videos=("b-video", "a-video"), annotated=None, seed=0):
@@ -150,3 +150,18 @@ def test_streamed_evaluation_and_ttt_equal_the_decoded_path(root):
     kw = dict(strategy="loop", epochs=1, n_pairs=1, lr=1e-3, device="cpu", progress=False)
     x, y = run_ttt(model, streamed[:1], CI, **kw).videos[0], run_ttt(model, decoded[:1], CI, **kw).videos[0]
     assert torch.equal(x.masks, y.masks) and x.losses == y.losses and x.J == y.J
+
+
+def test_numbering_gaps_follow_the_manifest_like_load_video(tmp_path):
+    import warnings
+
+    root = _write_root(tmp_path / "gaps", videos=("v",))
+    for kind in ("JPEGImages", "Annotations", "Flow", "Depth"):
+        next((root / kind / "v").glob("f10.*")).unlink()
+    with pytest.raises(ValueError, match="f10 missing from the numbered sequence"):
+        TrainingFrames(root, 32)
+    write_manifest(root, {"allow_gaps": True})  # declared by the dataset (YouTube-VOS): silently accepted
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(TrainingFrames(root, 32)) == 4
+        assert VideoFrames(root, "v", size=32).frame_names == ["f8", "f9", "f11", "f12"]

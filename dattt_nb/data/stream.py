@@ -5,6 +5,7 @@ through the same interface, and the samplers draw one batch per training step (r
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -16,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from dattt_nb.data.layout import (DEPTH, FLOW, IMAGE_EXTS, MASKS, Video, _check_size, _per_frame, _resize,
                                   _size_hw, check_root, frame_files, image_files, image_tensor, kind_dir, list_videos,
                                   load_video, read_depth, read_manifest, read_mask, read_rgb)
+from dattt_nb.utils import DatttWarning
 
 KINDS = ("frame", "flow", "mask", "depth")  # the columns of a file index; b"" = no such file for this frame
 
@@ -70,11 +72,16 @@ def _kind_files(root, kind: str, name: str, names: list[str], what: str, sparse:
 
 
 def video_index(root, name: str, with_flow: bool = True, with_depth: bool = True, sparse: bool = False,
-                masks_required: bool = False) -> tuple[list[str], np.ndarray]:
+                masks_required: bool = False, allow_gaps: bool | None = None) -> tuple[list[str], np.ndarray]:
     """(frame names in natural order, (T, 4) bytes array of the paths below ``root`` of frame/flow/mask/depth, b""
-    where absent) of one video, with ``load_video``'s checks and errors. Bytes: one compact buffer, ~40 B a path."""
+    where absent) of one video, with ``load_video``'s checks and errors (``allow_gaps`` as there: None = silently
+    when ``dataset.json`` declares it). Bytes: one compact buffer, ~40 B a path."""
     root = Path(root)
-    files = frame_files(root, name)
+    declared = allow_gaps is None and bool(read_manifest(root).get("allow_gaps", False))
+    with warnings.catch_warnings():
+        if declared:  # the dataset's numbering skips (YouTube-VOS)
+            warnings.simplefilter("ignore", DatttWarning)
+        files = frame_files(root, name, bool(allow_gaps) or declared)
     names = [p.stem for p in files]
     flow = depth = {}
     if with_flow:
@@ -240,11 +247,12 @@ class VideoFrames(Dataset):
     """
 
     def __init__(self, root, name: str, size=None, with_flow: bool = True, with_depth: bool = True,
-                 sparse: bool | None = None):
+                 sparse: bool | None = None, allow_gaps: bool | None = None):
         self.root, self.name, self.size = check_root(root), name, size
-        self.with_flow, self.with_depth = with_flow, with_depth
+        self.with_flow, self.with_depth, self.allow_gaps = with_flow, with_depth, allow_gaps
         self.sparse = bool(read_manifest(self.root).get("sparse_annotations", False)) if sparse is None else sparse
-        self.frame_names, self.files = video_index(self.root, name, with_flow, with_depth, self.sparse)
+        self.frame_names, self.files = video_index(self.root, name, with_flow, with_depth, self.sparse,
+                                                   allow_gaps=allow_gaps)
         self.has_masks = bool((self.files[:, 2] != b"").any())
 
     def __len__(self) -> int:
@@ -279,8 +287,10 @@ class VideoFrames(Dataset):
 
     def load(self) -> Video:
         """The whole video decoded once (``load_video``)."""
-        return load_video(self.root, self.name, size=self.size, with_flow=self.with_flow,
-                          with_depth=self.with_depth, sparse=self.sparse)
+        with warnings.catch_warnings():  # a gap was reported when the index was built
+            warnings.simplefilter("ignore", DatttWarning)
+            return load_video(self.root, self.name, size=self.size, with_flow=self.with_flow,
+                              with_depth=self.with_depth, sparse=self.sparse, allow_gaps=self.allow_gaps)
 
 
 def stream_split(root, size=None, videos: Sequence[str] | None = None, **kw) -> list[VideoFrames]:
