@@ -92,7 +92,8 @@ def video_index(root, name: str, with_flow: bool = True, with_depth: bool = True
                             f"compute it with dattt_nb.data.prepare.compute_depth({str(root)!r}, source)")
     masks = _kind_files(root, MASKS, name, names, "mask", sparse,
                         "training needs ground-truth masks" if masks_required else "")
-    table = [(_relative(root, p), flow.get(n, b""), masks.get(n, b""), depth.get(n, b"")) for p, n in zip(files, names)]
+    table = [(_relative(root, p), flow.get(n, b""), masks.get(n, b""), depth.get(n, b""))
+             for p, n in zip(files, names)]
     return names, np.array(table, dtype=bytes).reshape(len(names), len(KINDS))
 
 
@@ -106,7 +107,7 @@ class TrainingFrames(Dataset):
     """Every annotated frame of one or more dataset roots, read from disk when asked for (eq. 2's samples).
 
     An item is ``(frame uint8 (3, S, S), flow uint8 (3, S, S), mask bool (S, S), depth float32 (S, S))``: the
-    items of :class:`FrameBank`. The object holds only an index of file paths (one NumPy string array, cheap to
+    items of :class:`FrameBank`. The object holds only an index of file paths (one NumPy bytes array, cheap to
     share with DataLoader workers), never decoded frames.
     """
 
