@@ -168,7 +168,6 @@ def trace_passes(model, video, settings, strategy: str | None = None, epochs: in
     epochs = settings.ttt_epochs if epochs is None else epochs
     device = torch.device(device) if device is not None else pick_device(settings)
     engine = TTTEngine.from_settings(model, settings, objective=objective, lr=lr, n_pairs=n_pairs).to(device)
-    video = video.to(device)
     out = {}
     for p in seeded_run(engine, video, strategy, epochs, settings.ttt_frame_gap if frame_gap is None else frame_gap):
         if p.pass_ not in out:

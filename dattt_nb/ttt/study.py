@@ -166,7 +166,6 @@ def weight_drift(model, video, settings, strategies=("naive", "momentum"), epoch
 
     epochs = settings.ttt_epochs if epochs is None else epochs
     device = torch.device(device) if device is not None else pick_device(settings)
-    video = video.to(device)
     rows = []
     for strategy in strategies:
         engine = TTTEngine.from_settings(model, settings).to(device)
