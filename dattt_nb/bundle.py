@@ -77,7 +77,7 @@ def export_bundle(path: str | os.PathLike, profile: str | None = None, root: str
     manifest = make_manifest(run_dir, profile, files)
     path = Path(path)
     with atomic_path(path, suffix=".tmp") as tmp:
-        with tarfile.open(tmp, "w:gz", compresslevel=6) as tar:
+        with tarfile.open(tmp, "w:gz", compresslevel=1) as tar:  # weights barely compress: favour speed
             data = json.dumps(manifest, indent=2, sort_keys=True).encode()
             info = tarfile.TarInfo(MANIFEST)
             info.size, info.mtime, info.mode = len(data), int(time.time()), 0o644
