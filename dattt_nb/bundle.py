@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tarfile
 import tempfile
@@ -144,6 +145,9 @@ def read_manifest(tar: tarfile.TarFile, source: str) -> dict:
     if not isinstance(files, dict) or manifest.get("format") != FORMAT or \
             not all(isinstance(v, dict) and "sha256" in v for v in files.values()):
         raise ValueError(f"bundle {source}: {MANIFEST} is not a format-{FORMAT} dattt-nb manifest")
+    profile = manifest.get("profile")
+    if not isinstance(profile, str) or not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*", profile):
+        raise ValueError(f"bundle {source}: profile {profile!r} is not a plain name; nothing unpacked")
     return manifest
 
 

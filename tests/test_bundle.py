@@ -143,6 +143,10 @@ def test_mismatched_or_broken_bundles_are_one_line_errors(runs, tmp_path, monkey
             return json.dumps({**json.loads(data), "version": "0.0.1"}).encode()
     _rewrite(out, old, older)
     _refused(["bundle", "import", str(old)], capsys, fresh, "dattt-nb 0.0.1", "--any-version")
+    escaping = tmp_path / "escaping.tar.gz"
+    _rewrite(out, escaping, lambda name, data: json.dumps({**json.loads(data), "profile": "../outside"}).encode()
+             if name == "bundle.json" else None)
+    _refused(["bundle", "import", str(escaping)], capsys, fresh, "is not a plain name")
     assert bundle.import_bundle(str(old), allow_version=True)["files"] == 7
 
     truncated = tmp_path / "truncated.tar.gz"
