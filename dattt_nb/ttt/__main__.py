@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     import torch.distributed as dist
 
     from dattt_nb.config import parse_overrides, resolve, run_dir
-    from dattt_nb.data.layout import list_videos, load_split, write_masks
+    from dattt_nb.data.layout import list_videos, write_masks
+    from dattt_nb.data.stream import stream_split
     from dattt_nb.train import load_or_train
     from dattt_nb.ttt.runner import check_nonfinite, run_ttt, write_results
     from dattt_nb.utils import check_output
@@ -96,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     names = list(args.videos) if args.videos else list_videos(root)
     model, _ = load_or_train(settings, variant=args.variant or settings.modulation, progress=rank == 0)
     mine = names[rank::world]
-    videos = load_split(root, size=settings.image_size, videos=mine, with_depth=False) if mine else []
+    videos = stream_split(root, size=settings.image_size, videos=mine, with_depth=False) if mine else []
     result = run_ttt(model, videos, settings, strategy=args.strategy, objective=args.objective,
                      progress=not args.no_progress and rank == 0, device=device)
     out = Path(args.out_dir) if args.out_dir else run_dir(settings) / "ttt" / result.strategy
