@@ -150,8 +150,11 @@ def _mean(x: np.ndarray) -> float:
 
 
 def run_video(engine: TTTEngine, video, strategy: str = "loop", epochs: int = 1, frame_gap: int = 1,
-              bar=None) -> VideoResult:
-    """Episodic reset, then the strategy over one video (already on the engine's device), scored as it goes."""
+              bar=None, on_prediction=None) -> VideoResult:
+    """Episodic reset, then the strategy over one video (already on the engine's device), scored as it goes.
+
+    ``on_prediction(p)`` is called with every :class:`~dattt_nb.ttt.strategies.Prediction` (between TTT steps): a
+    viewer keeps what it shows from it, and an exception it raises stops the run there."""
     if video.flow is None:
         raise ValueError(f"video {video.name!r} has no flow: load it with with_flow=True (the model needs E_f's input)")
     run = get_strategy(strategy, frame_gap)
@@ -165,6 +168,8 @@ def run_video(engine: TTTEngine, video, strategy: str = "loop", epochs: int = 1,
         engine.begin_video()
         for p in run(engine, video, epochs):
             scores.add(p)
+            if on_prediction is not None:
+                on_prediction(p)
             if bar is not None:
                 bar.update(1)
     masks = scores.masks.cpu()
