@@ -95,7 +95,7 @@ class TTTExplorer:
         self.curves = W.Image(format="png", layout=W.Layout(max_width="100%"))
         for w, name in ((self.panels, "dattt-explorer-panels"), (self.curves, "dattt-explorer-curves"),
                         (self.run_button, "dattt-explorer-run"), (self.stop_button, "dattt-explorer-stop"),
-                        (self.frame, "dattt-explorer-frame")):
+                        (self.frame, "dattt-explorer-frame"), (self.status, "dattt-explorer-status")):
             w.add_class(name)  # stable handles for the browser test
         self.run_button.on_click(lambda _: self.run())
         self.stop_button.on_click(lambda _: self.stop())
@@ -161,7 +161,8 @@ class TTTExplorer:
                          bar=_Bar(self.progress), refresh=refresh)
             self.result = ex
             info = summary(ex)
-            self.status.value = (f"<b>{info['method']}</b> on {info['video']}: J {info['J_before']:.3f} → "
+            knobs = "" if state.strategy == "none" else f", lr {state.lr:g}, {state.epochs} passes, {state.n_pairs} pairs"
+            self.status.value = (f"<b>{info['method']}</b>{knobs} on {info['video']}: J {info['J_before']:.3f} → "
                                  f"{info['J_after']:.3f} ({info['dJ']:+.3f}), {info['steps']} steps"
                                  + (" (cached)" if info["cached"] else f", {info['seconds']:.1f} s"))
             self.frame.max = len(ex) - 1
@@ -178,8 +179,8 @@ class TTTExplorer:
     def _draw(self) -> None:
         from dattt_nb.ttt.explore import curves_figure, png
 
-        self.curves.value = png(curves_figure(self.result, self.frame.value))
         self._draw_frame()
+        self.curves.value = png(curves_figure(self.result, self.frame.value))
 
     def _draw_frame(self) -> None:
         from dattt_nb.ttt.explore import frame_view, panels_figure, png
