@@ -262,6 +262,7 @@ def curves_figure(ex: Exploration, t: int | None = None, width: float = 12.0):
     """Per-frame J before / after (frame ``t`` marked), the TTT loss over the steps and the views' depth std over the
     steps (the collapse monitor: 0 means a flat depth map) — a matplotlib Figure not tied to pyplot."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     b, a = ex.before.result, ex.after.result
     fig = Figure(figsize=(width, 2.6))
@@ -272,6 +273,7 @@ def curves_figure(ex: Exploration, t: int | None = None, width: float = 12.0):
     if t is not None:
         ax_j.axvline(t, color="k", lw=0.8, ls=":")
     ax_j.set(xlabel="frame", ylabel="J (IoU)", ylim=(0, 1), title="per-frame J")
+    ax_j.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_j.legend(fontsize=7)
     steps = np.arange(len(a.losses))
     for ax, values, title in ((ax_loss, a.losses, "TTT loss per step"),
