@@ -183,3 +183,11 @@ def test_segment_frame_and_mask_viewer():
     assert image.value != first and image.value[:4] == b"\x89PNG"
     with pytest.raises(IndexError):
         widgets.segment_frame(res, 3)
+
+
+def test_a_real_video_folder_with_its_annotations(davis_mini):
+    video = ex_mod.load_folder(davis_mini / "JPEGImages" / "480p" / "blackswan", CI, max_frames=3)
+    assert video.name == "blackswan" and video.frames.shape == video.flow.shape == (3, 3, 32, 32)
+    assert video.masks is not None and video.masks.shape == (3, 32, 32) and video.masks.any()
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        ex_mod.load_folder(davis_mini / "no-such-video", CI)
