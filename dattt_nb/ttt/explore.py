@@ -189,8 +189,9 @@ def load_folder(source, settings, model=None, max_frames: int | None = None):
     """A user's folder of frames (or a video file) as a network-size :class:`~dattt_nb.data.layout.Video` with
     colour-coded flow, and its ground truth when a DAVIS ``Annotations`` folder sits beside it."""
     from dattt_nb.config import pick_device
+    from dattt_nb.data.layout import find_annotations, read_annotations
     from dattt_nb.data.video_file import read_video
-    from dattt_nb.segment import FLOW_LONG_SIDE, compute_flow, find_annotations, input_size, read_annotations, to_video
+    from dattt_nb.segment import FLOW_LONG_SIDE, compute_flow, input_size, to_video
 
     source = Path(source).expanduser()
     if not source.exists():
@@ -236,11 +237,12 @@ def frame_view(ex: Exploration, t: int) -> dict:
 
 
 def summary(ex: Exploration) -> dict:
-    """Mean J / F before and after, steps, skipped and non-finite steps, seconds, whether each came from the cache."""
+    """Mean J / F before and after, steps, skipped and non-finite steps, frames predicted with the trained weights
+    after a non-finite prediction (their depth is not shown), seconds, whether both came from the cache."""
     b, a = ex.before.result, ex.after.result
     return dict(video=ex.video.name, split=ex.split, method=ex.state.label, frames=len(ex), J_before=b.J, J_after=a.J,
                 dJ=a.J - b.J, F_before=b.F, F_after=a.F, steps=a.steps, skipped=a.skipped, nonfinite=a.nonfinite,
-                seconds=a.seconds, cached=ex.before.cached and ex.after.cached)
+                fallback=a.fallback, seconds=a.seconds, cached=ex.before.cached and ex.after.cached)
 
 
 def panels_figure(view: dict, width: float = 12.0):
