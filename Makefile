@@ -2,6 +2,7 @@
 #   make tutorial   execute the notebook series with papermill into runs/<profile>/ (PROFILE=tiny by default)
 #   make test       unit tests (they also grade the assignments with otter), then nbval over the series at `ci`
 #   make assignments  student + autograder versions of notebooks/assignments/ in runs/assignments/ (otter assign)
+#   make book       the executed notebooks of runs/<profile>/ (after `make tutorial`) as a static site
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -13,7 +14,7 @@ DAVIS_MINI := $(abspath ../shared/data/davis16-mini)
 TEST_ENV := DATTT_PROFILE=ci TQDM_DISABLE=1 HF_HUB_OFFLINE=1 MPLBACKEND=Agg PYTHONHASHSEED=0 \
 	$(if $(wildcard $(DAVIS_MINI)),DATTT_DAVIS_MINI=$(DAVIS_MINI))
 
-.PHONY: venv data tutorial test unit nbval bench strip clean-runs assignments
+.PHONY: venv data tutorial test unit nbval book bench strip clean-runs assignments
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +38,9 @@ unit: venv
 
 nbval: venv
 	$(TEST_ENV) $(BIN)/python -m pytest notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout 600 -p no:cacheprovider -q
+
+book: venv  ## runs/$(PROFILE)/notebooks → runs/$(PROFILE)/book/_build/html (jupyter-book; Colab badges)
+	$(BIN)/python -m dattt_nb.book --profile $(PROFILE)
 
 ASSIGNMENTS := $(wildcard notebooks/assignments/*.ipynb)
 ASSIGNMENTS_OUT := runs/assignments
