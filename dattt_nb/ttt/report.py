@@ -12,6 +12,7 @@ import torch
 
 from dattt_nb.config import pick_device
 from dattt_nb.splits import shifted, split_label
+from dattt_nb.ttt.cache import load_test_splits  # noqa: F401  (kept for explorer_cells.py's notebook cells)
 from dattt_nb.ttt.engine import TTTEngine
 from dattt_nb.ttt.runner import TTTResult, seeded_run
 from dattt_nb.ttt.strategies import STRATEGY_LABELS, step_epochs
