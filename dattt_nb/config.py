@@ -282,6 +282,20 @@ def data_root() -> Path:
     return Path(os.environ.get("DATTT_DATA", project_root() / "data"))
 
 
+DAVIS_SAMPLE_ENV = "DATTT_DAVIS_MINI"  # a small DAVIS-layout sample for tests (``make test`` sets it when it has one)
+
+
+def davis_root() -> Path | None:
+    """The real DAVIS-16 root the notebooks use, or ``None`` when there is none (they then use a synthetic clip).
+
+    ``$DATTT_DAVIS_MINI`` (tests point it at a few DAVIS videos) wins; else ``<data>/davis16``, written by
+    ``dattt-nb download davis16``. A root counts only when it holds frames (``JPEGImages/``).
+    """
+    named = os.environ.get(DAVIS_SAMPLE_ENV)
+    root = Path(named) if named else data_root() / "davis16"
+    return root if (root / "JPEGImages").is_dir() else None
+
+
 def runs_root() -> Path:
     """``$DATTT_RUNS`` or ``<project>/runs``: executed notebooks, checkpoints, results."""
     return Path(os.environ.get("DATTT_RUNS", project_root() / "runs"))

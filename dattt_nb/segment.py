@@ -230,19 +230,6 @@ def _scalars(metrics: Mapping) -> dict:
 
 # --- demo inputs ----------------------------------------------------------------------------------
 
-DAVIS_MINI_ENV = "DATTT_DAVIS_MINI"
-
-
-def davis_mini_root() -> Path | None:
-    """The real DAVIS-16 sample beside the project (``$DATTT_DAVIS_MINI`` or ``../shared/data/davis16-mini``)."""
-    import os
-
-    from dattt_nb.config import project_root
-
-    root = Path(os.environ.get(DAVIS_MINI_ENV, project_root().parent / "shared" / "data" / "davis16-mini"))
-    return root if (root / FRAMES).is_dir() else None
-
-
 def write_demo_clip(root: str | Path, settings: Settings, n_frames: int | None = None, size: int | None = None,
                     split: str = "davis", index: int = 0) -> Path:
     """Write one synthetic clip (frames + masks) in the DAVIS layout under ``root``; returns its frame folder.

@@ -6,7 +6,7 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-NBVAL_OUTPUT_TIMEOUT = 120  # seconds; nbval's 5 s default fails on a busy 2-core box (NOTEBOOKS.md)
+NBVAL_OUTPUT_TIMEOUT = 120  # seconds; nbval's 5 s default fails on a busy 2-core box
 
 
 def pytest_collection_modifyitems(config, items):
