@@ -105,3 +105,23 @@ def contact_sheet(videos: Sequence, t: int | Sequence[int] | None = None, titles
         show_video_row(v, min(ti, len(v) - 1), axes=axes[i], title=titles[i] if titles else None)
     fig.tight_layout()
     return fig
+
+
+def hold_span(ax, values, span: float, axis: str = "y") -> tuple[float, float]:
+    """Give an axis at least ``span`` between its ends, centred on ``values``, so that a change of a fraction of a
+    point is drawn as small as it is (matplotlib otherwise stretches any difference to fill the panel).
+
+    Returns the limits set; a wider range of ``values`` (plus a margin) is kept as it is.
+    """
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return (ax.get_ylim() if axis == "y" else ax.get_xlim())
+    low, high = float(v.min()), float(v.max())
+    margin = 0.05 * (high - low)
+    low, high = low - margin, high + margin
+    if high - low < span:
+        mid = (low + high) / 2
+        low, high = mid - span / 2, mid + span / 2
+    (ax.set_ylim if axis == "y" else ax.set_xlim)(low, high)
+    return low, high
