@@ -115,6 +115,17 @@ def _ratio_problem(got: float, want: float, what: str) -> str | None:
     return f"{what}: got {got:.4g}, expected {want:.4g}"
 
 
+def _diagnose(got: float, want: float, what: str, guesses=()) -> str | None:
+    """None when ``got`` ≈ ``want``; else the hint of the first typical wrong answer ``got`` equals (``guesses``:
+    (value, hint) pairs), else what :func:`_ratio_problem` makes of it."""
+    if math.isclose(got, want, rel_tol=1e-4, abs_tol=1e-6):
+        return None
+    for value, hint in guesses:
+        if math.isclose(got, float(value), rel_tol=1e-4, abs_tol=1e-6):
+            return hint
+    return _ratio_problem(got, want, what)
+
+
 # --- notebook 01: flow and depth -------------------------------------------------------------------------------
 
 def check_endpoint_error(fn: Callable) -> Feedback:
@@ -127,19 +138,15 @@ def check_endpoint_error(fn: Callable) -> Feedback:
         for shape in ((4, 5, 2), (8, 3, 2)):
             pred, true = rng.normal(size=shape).astype(np.float32), rng.normal(size=shape).astype(np.float32)
             got, want = _scalar(_call(fn, pred.copy(), true.copy())), endpoint_error(pred, true)
-            if not math.isclose(got, want, rel_tol=1e-4):
-                sq = float((np.linalg.norm(pred - true, axis=-1) ** 2).mean())
-                l1 = float(np.abs(pred - true).sum(-1).mean())
-                comp = float(np.abs(pred - true).mean())
-                if math.isclose(got, sq, rel_tol=1e-4):
-                    problems.append("you average the squared distance: take the Euclidean norm per pixel, "
-                                    "then the mean")
-                elif math.isclose(got, l1, rel_tol=1e-4):
-                    problems.append("you use |du| + |dv| (L1); the end-point error is sqrt(du² + dv²)")
-                elif math.isclose(got, comp, rel_tol=1e-4):
-                    problems.append("you average |du| and |dv| separately; combine them per pixel with sqrt(du² + dv²)")
-                else:
-                    problems.append(_ratio_problem(got, want, f"flow of shape {shape}"))
+            diff = pred - true
+            p = _diagnose(got, want, f"flow of shape {shape}", [
+                ((np.linalg.norm(diff, axis=-1) ** 2).mean(),
+                 "you average the squared distance: take the Euclidean norm per pixel, then the mean"),
+                (np.abs(diff).sum(-1).mean(), "you use |du| + |dv| (L1); the end-point error is sqrt(du² + dv²)"),
+                (np.abs(diff).mean(), "you average |du| and |dv| separately; combine them per pixel: sqrt(du² + dv²)"),
+            ])
+            if p:
+                problems.append(p)
                 break
         zero = np.zeros((3, 3, 2), np.float32)
         if not problems and _scalar(_call(fn, zero, zero)) != 0:
@@ -199,16 +206,13 @@ def check_silog(fn: Callable) -> Feedback:
         problems, notes = [], []
         got = _call(fn, pred.clone(), target.clone())
         got_v = _scalar(got, "SILog")
-        want = float(silog_loss(pred, target))
-        p = _ratio_problem(got_v, want, "SILog on random maps")
+        g = torch.log(pred + 1e-3) - torch.log(target + 1e-3)
+        p = _diagnose(got_v, float(silog_loss(pred, target)), "SILog on random maps", [
+            (torch.sqrt(g.var() + g.mean() ** 2), "the mean term needs the weight 0.15: sqrt(Var(g) + 0.15·mean(g)²)"),
+            (torch.sqrt(g.var()), "the 0.15·mean(g)² term is missing"),
+            (g.abs().mean(), "that is the mean absolute log error, not SILog (variance + 0.15·mean², then sqrt)"),
+        ])
         if p:
-            g = torch.log(pred + 1e-3) - torch.log(target + 1e-3)
-            if math.isclose(got_v, float(torch.sqrt(g.var() + g.mean() ** 2)), rel_tol=1e-4):
-                p = "the mean term needs the weight 0.15: sqrt(Var(g) + 0.15·mean(g)²)"
-            elif math.isclose(got_v, float(torch.sqrt(g.var())), rel_tol=1e-4):
-                p = "the 0.15·mean(g)² term is missing"
-            elif math.isclose(got_v, float(g.abs().mean()), rel_tol=1e-4):
-                p = "that is the mean absolute log error, not SILog (variance + 0.15·mean², then sqrt)"
             problems.append(p)
         scaled = _scalar(_call(fn, 2 * pred, pred), "SILog")
         want_scaled = float(silog_loss(2 * pred, pred))
@@ -244,23 +248,19 @@ def check_joint_loss(fn: Callable) -> Feedback:
         problems = []
         for lam in (0.1, 1.0):
             got = _scalar(_call(fn, mask_logits, depth_logits, mask, depth, lam), "the joint loss")
-            want = float(joint_loss(mask_logits, depth_logits, mask, depth, lam)[0])
-            if math.isclose(got, want, rel_tol=1e-4):
-                continue
             bce = float(bce_loss(mask_logits, mask))
             sil = float(silog_loss(torch.sigmoid(depth_logits), depth))
-            sil_raw = float(silog_loss(depth_logits, depth))
-            if math.isclose(got, bce + sil, rel_tol=1e-4):
-                problems.append("λ is not applied: the depth term is λ·SILog")
-            elif math.isclose(got, lam * bce + sil, rel_tol=1e-4):
-                problems.append("λ multiplies the BCE; it weighs the depth term: BCE + λ·SILog")
-            elif math.isclose(got, bce + lam * sil_raw, rel_tol=1e-4) or math.isnan(got):
-                problems.append("the depth decoder outputs logits: take sigmoid(depth_logits) before SILog")
-            elif math.isclose(got, bce, rel_tol=1e-4):
-                problems.append("the depth term is missing")
-            else:
-                problems.append(_ratio_problem(got, want, f"λ = {lam}"))
-            break
+            logits_hint = "the depth decoder outputs logits: take sigmoid(depth_logits) before SILog"
+            p = logits_hint if math.isnan(got) else _diagnose(
+                got, float(joint_loss(mask_logits, depth_logits, mask, depth, lam)[0]), f"λ = {lam}", [
+                    (bce + sil, "λ is not applied: the depth term is λ·SILog"),
+                    (lam * bce + sil, "λ multiplies the BCE; it weighs the depth term: BCE + λ·SILog"),
+                    (bce + lam * float(silog_loss(depth_logits, depth)), logits_hint),
+                    (bce, "the depth term is missing"),
+                ])
+            if p:
+                problems.append(p)
+                break
         return problems, []
 
     return _run("02.2 joint loss (eq. 2)", body)
@@ -618,16 +618,12 @@ def check_binary_entropy(fn: Callable) -> Feedback:
         logits = torch.randn(2, 1, 5, 5, generator=g) * 3
         got = _scalar(_call(fn, logits.clone()), "the entropy")
         want = float(binary_entropy(logits))
-        problems = []
-        p = _ratio_problem(got, want, "entropy")
-        if p:
-            prob = torch.sigmoid(logits)
-            half = float(-(prob * torch.log(prob)).mean())
-            if math.isclose(got, half, rel_tol=1e-3):
-                p = "only the foreground term: a Bernoulli entropy is −p·log p − (1−p)·log(1−p)"
-            elif math.isclose(got, want / math.log(2), rel_tol=1e-3):
-                p = "you use log2 (bits); the loss uses the natural log (nats) — fine in spirit, but not the same"
-            problems.append(p)
+        prob = torch.sigmoid(logits)
+        p = _diagnose(got, want, "entropy", [
+            (-(prob * torch.log(prob)).mean(), "only the foreground term: a Bernoulli entropy is −p·log p − (1−p)·log(1−p)"),
+            (want / math.log(2), "you use log2 (bits); the loss uses the natural log (nats)"),
+        ])
+        problems = [p] if p else []
         big = _scalar(_call(fn, torch.full((1, 1, 2, 2), 50.0)), "the entropy")
         if not math.isfinite(big) or abs(big) > 1e-6:
             problems.append(f"confident logits (50) must give entropy ≈ 0, got {big:.3g}: use log-sigmoid "
@@ -685,21 +681,15 @@ def check_jaccard(fn: Callable) -> Feedback:
         cases += [(empty, empty), (empty, ~empty)]
         for gt, pred in cases:
             got = _scalar(_call(fn, gt.copy(), pred.copy()), "J")
-            want = float(jaccard(gt, pred))
-            if math.isclose(got, want, abs_tol=1e-6):
-                continue
-            if not gt.any() and not pred.any():
-                problems.append(f"both masks empty: the DAVIS convention is J = 1 (perfect), got {got}")
-            else:
-                dice = 2 * (gt & pred).sum() / max(1, gt.sum() + pred.sum())
-                acc = (gt == pred).mean()
-                if math.isclose(got, dice, abs_tol=1e-6):
-                    problems.append("that is the Dice coefficient 2|A∩B|/(|A|+|B|); J divides by the union")
-                elif math.isclose(got, acc, abs_tol=1e-6):
-                    problems.append("that is pixel accuracy; J = intersection / union of the foregrounds")
-                else:
-                    problems.append(_ratio_problem(got, want, "J"))
-            break
+            empty_hint = f"both masks empty: the DAVIS convention is J = 1 (perfect), got {got}"
+            p = _diagnose(got, float(jaccard(gt, pred)), "J", [
+                (2 * (gt & pred).sum() / max(1, gt.sum() + pred.sum()),
+                 "that is the Dice coefficient 2|A∩B|/(|A|+|B|); J divides by the union"),
+                ((gt == pred).mean(), "that is pixel accuracy; J = intersection / union of the foregrounds"),
+            ])
+            if p:
+                problems.append(empty_hint if not gt.any() and not pred.any() else p)
+                break
         return problems, []
 
     return _run("08.1 region similarity J", body)

@@ -121,9 +121,8 @@ def test_debug_shows_the_traceback():
         cli.main(["train", "--profile", "ci", "-p", "lr", "abc", "--debug"])
 
 
-def test_download_davis16_prepares_the_root_the_notebooks_use(tmp_path, monkeypatch, capsys):
+def test_download_davis16_prepares_the_root_the_notebooks_use(tmp_path, monkeypatch, capsys, file_urls_only):
     """`dattt-nb download davis16` (a file:// stand-in for the archive): unzip, convert, flow; davis_root finds it."""
-    import urllib.request
     import zipfile
 
     from dattt_nb import config
@@ -138,14 +137,7 @@ def test_download_davis16_prepares_the_root_the_notebooks_use(tmp_path, monkeypa
             write_mask(mask, np.pad(np.ones((8, 8), bool), 8)[:24, :32])
             zf.write(frame, f"DAVIS/JPEGImages/480p/blackswan/{t:05d}.jpg")
             zf.write(mask, f"DAVIS/Annotations/480p/blackswan/{t:05d}.png")
-    opened = []
-
-    def opener(url, *a, **kw):
-        assert url.startswith("file://"), f"tests must not touch the network: {url}"
-        opened.append(url)
-        return urllib.request.urlopen(url, *a, **kw)
-
-    monkeypatch.setattr(real, "_urlopen", opener)
+    opened = file_urls_only
     monkeypatch.setitem(real.DATASETS, "davis16", {**real.DATASETS["davis16"], "url": archive.as_uri()})
     monkeypatch.setenv("DATTT_DATA", str(tmp_path / "data"))
     monkeypatch.delenv(config.DAVIS_SAMPLE_ENV, raising=False)
