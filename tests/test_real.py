@@ -1,7 +1,6 @@
 """Real datasets: converters on small fake trees, the DAVIS loader on davis16-mini, offline download checks."""
 import hashlib
 import json
-import urllib.request
 from pathlib import Path
 
 import cv2
