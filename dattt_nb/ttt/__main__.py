@@ -36,6 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--save-masks", action="store_true",
                    help="also write the predicted masks (at the input size) as PNGs under "
                         "<out-dir>/<split>_masks/Annotations/<video>/")
+    p.add_argument("--allow-nonfinite", action="store_true",
+                   help="write the results even when TTT skipped many steps as non-finite (NaN/inf)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -68,11 +70,15 @@ def run(args: argparse.Namespace) -> int:
     import torch.distributed as dist
 
     from dattt_nb.config import parse_overrides, resolve, run_dir
-    from dattt_nb.data.layout import list_videos, load_split, write_masks
+    from dattt_nb.data.layout import list_videos, write_masks
+    from dattt_nb.data.stream import stream_split
     from dattt_nb.train import load_or_train
-    from dattt_nb.ttt.runner import run_ttt, write_results
+    from dattt_nb.ttt.runner import check_nonfinite, run_ttt, write_results
+    from dattt_nb.utils import check_output
 
     settings = resolve(args.profile, parse_overrides(args.param))
+    if args.out_dir:
+        check_output(args.out_dir, folder=True, what="--out-dir")
     rank, world, device = _distributed()
     if args.root:
         root = Path(args.root)
@@ -91,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     names = list(args.videos) if args.videos else list_videos(root)
     model, _ = load_or_train(settings, variant=args.variant or settings.modulation, progress=rank == 0)
     mine = names[rank::world]
-    videos = load_split(root, size=settings.image_size, videos=mine, with_depth=False) if mine else []
+    videos = stream_split(root, size=settings.image_size, videos=mine, with_depth=False) if mine else []
     result = run_ttt(model, videos, settings, strategy=args.strategy, objective=args.objective,
                      progress=not args.no_progress and rank == 0, device=device)
     out = Path(args.out_dir) if args.out_dir else run_dir(settings) / "ttt" / result.strategy
@@ -109,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
             by_name = {v.name: v for r in gathered for v in r.videos}
             result.videos = [by_name[n] for n in names]
     if rank == 0:
+        if not args.allow_nonfinite:
+            check_nonfinite(result)
         csv, js = write_results(result, out / stem, settings=settings)
         table = result.table()
         print(table[["method", "J", "F", "J_final", "steps", "nonfinite", "fps"]].to_string(

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from dattt_nb.ttt.objectives import NEEDS_REFERENCE, OBJECTIVES, TTTBatch, check_objective, params_for, prepare_bn
+from dattt_nb.utils import autocast, check_finite
 
 
 @dataclass
@@ -62,7 +63,8 @@ def adapt_step(model: nn.Module, optimizer: torch.optim.Optimizer | None, object
     buffers = [b.detach().clone() for b in model.buffers()]  # last good statistics (small)
     batch = TTTBatch(frame, flow, n_pairs, scale, generator, reference)
     model.train()
-    loss = OBJECTIVES[objective](model, batch)
+    with autocast(frame.device):  # the training's mixed precision on CUDA; backward outside, as torch advises
+        loss = OBJECTIVES[objective](model, batch)
     grad_norm = loss.new_zeros(())
     if optimizer is not None and loss.requires_grad:
         optimizer.zero_grad(set_to_none=True)
@@ -93,11 +95,20 @@ def make_adam(params: list[nn.Parameter], lr: float) -> torch.optim.Adam:
 
 @torch.no_grad()
 def predict(model: nn.Module, frames: Tensor, flows: Tensor) -> tuple[Tensor, Tensor | None]:
-    """Mask probability (B, H, W) and depth (B, H, W) (None without D_d) in eval mode, without gradients."""
+    """Mask probability (B, H, W) and depth (B, H, W) (None without D_d) in eval mode, without gradients.
+
+    A frame whose mask or depth logits are not finite gets a NaN mask (never a silent empty one): callers test
+    ``mask.isnan()`` on the device, without a synchronisation here.
+    """
     model.eval()
-    mask_logits, depth_logits = model(frames, flows)
-    depth = None if depth_logits is None else torch.sigmoid(depth_logits[:, 0])
-    return torch.sigmoid(mask_logits[:, 0]), depth
+    with autocast(frames.device):
+        mask_logits, depth_logits = model(frames, flows)
+    finite = torch.isfinite(mask_logits).flatten(1).all(1)
+    if depth_logits is not None:
+        finite &= torch.isfinite(depth_logits).flatten(1).all(1)
+    depth = None if depth_logits is None else torch.sigmoid(depth_logits[:, 0].float())
+    mask = torch.where(finite[:, None, None], torch.sigmoid(mask_logits[:, 0].float()), torch.nan)
+    return mask, depth
 
 
 @dataclass
@@ -121,6 +132,7 @@ class TTTEngine:
         self.model = copy.deepcopy(self.model)
         self.params = configure_model(self.model, self.objective)
         self.trained = snapshot(self.model)
+        check_finite(self.trained, "the trained model")
         self.reference = None  # the frozen trained model, kept only for objectives that anchor to it
         if self.objective.startswith(NEEDS_REFERENCE):  # also the study's <name>_evalmode variants
             self.reference = copy.deepcopy(self.model).eval().requires_grad_(False)
@@ -160,13 +172,15 @@ class TTTEngine:
         return make_adam(self.params, self.lr) if self.params else None
 
     def step(self, optimizer, video, t: int) -> StepInfo:
-        """One adaptation step on frame ``t`` of ``video`` (frames and flow already on the device)."""
-        info = adapt_step(self.model, optimizer, self.objective, video.frames[t:t + 1], video.flow[t:t + 1],
-                          self.n_pairs, self.scale, self.generator, self.reference)
+        """One adaptation step on frame ``t`` of ``video``: only that frame and its flow move to the device."""
+        dev = dict(device=self.device, non_blocking=True)
+        info = adapt_step(self.model, optimizer, self.objective, video.frames[t:t + 1].to(**dev),
+                          video.flow[t:t + 1].to(**dev), self.n_pairs, self.scale, self.generator, self.reference)
         self.steps.append(info)
         return info
 
     def predict(self, video, frames: list[int]) -> tuple[Tensor, Tensor | None]:
-        """Mask probabilities and depth of the listed frames with the current weights."""
+        """Mask probabilities and depth of the listed frames with the current weights (only they move to the device)."""
         index = torch.as_tensor(frames, device=video.frames.device)
-        return predict(self.model, video.frames[index], video.flow[index])
+        dev = dict(device=self.device, non_blocking=True)
+        return predict(self.model, video.frames[index].to(**dev), video.flow[index].to(**dev))
