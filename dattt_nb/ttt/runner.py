@@ -220,9 +220,12 @@ def check_inputs(video) -> None:
 
 
 def run_video(engine: TTTEngine, video, strategy: str = "loop", epochs: int = 1, frame_gap: int = 1,
-              bar=None) -> VideoResult:
+              bar=None, on_prediction=None) -> VideoResult:
     """Episodic reset, then the strategy over one video (a decoded ``Video`` on the host, or ``VideoFrames`` decoded
-    here once), scored as it goes; frames move to the engine's device per step or chunk."""
+    here once), scored as it goes; frames move to the engine's device per step or chunk.
+
+    ``on_prediction(p)`` is called with every :class:`~dattt_nb.ttt.strategies.Prediction` (between TTT steps): a
+    viewer keeps what it shows from it, and an exception it raises stops the run there."""
     video = decoded(video)
     if video.flow is None:
         raise ValueError(f"video {video.name!r} has no flow: load it with with_flow=True (the model needs E_f's input)")
@@ -238,6 +241,8 @@ def run_video(engine: TTTEngine, video, strategy: str = "loop", epochs: int = 1,
         engine.begin_video()
         for p in run(engine, video, epochs):
             scores.add(p)
+            if on_prediction is not None:
+                on_prediction(p)
             if bar is not None:
                 bar.update(1)
         fallback = scores.fall_back(engine, video)
