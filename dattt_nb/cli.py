@@ -1,4 +1,4 @@
-"""The ``dattt-nb`` command: run the notebook series, prepare data, train, adapt, segment, evaluate.
+"""The ``dattt-nb`` command: run the notebook series, prepare data, train, adapt, segment, evaluate, bundle.
 
 One ``_add_<cmd>(subparsers)`` / ``_cmd_<cmd>(args)`` pair per sub-command, listed in ``COMMANDS``; heavy imports
 happen inside the command functions so ``dattt-nb --help`` stays fast.
@@ -186,9 +186,51 @@ def _cmd_segment(args) -> int:
     return 0
 
 
+# --- bundle ------------------------------------------------------------------------------------------------------
+
+def _add_bundle(subparsers) -> None:
+    p = subparsers.add_parser("bundle", help="export / import a course bundle: trained checkpoints and TTT caches")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    e = actions.add_parser("export", help="pack runs/<profile>/{checkpoints,ttt/cache,results} into FILE (.tar.gz)")
+    e.add_argument("file", metavar="FILE", help="the bundle to write (a FILE.sha256 is written beside it)")
+    e.add_argument("--profile", help="named profile: ci | tiny | paper (default: $DATTT_PROFILE or tiny)")
+    e.set_defaults(func=_cmd_bundle_export)
+    i = actions.add_parser("import", help="verify a bundle (path or URL) and unpack it into runs/<profile>/")
+    i.add_argument("source", metavar="FILE_OR_URL", help="a bundle file, or a URL (https://, file://)")
+    i.add_argument("--sha256", help="the bundle's expected sha256 (hex); a different file is refused")
+    i.add_argument("--profile", help="refuse a bundle of any other profile")
+    i.add_argument("--overwrite", action="store_true", help="replace files in runs/<profile>/ that differ")
+    i.add_argument("--any-version", action="store_true", help="accept a bundle made by another dattt-nb version")
+    i.set_defaults(func=_cmd_bundle_import)
+
+
+def _cmd_bundle_export(args) -> int:
+    from .bundle import export_bundle
+
+    made = export_bundle(args.file, profile=args.profile)
+    print(f"{made['path']}: profile {made['profile']}, {len(made['files'])} files, {made['bytes'] / 2**20:.1f} MiB, "
+          f"commit {made['git_commit']}")
+    print(f"sha256 {made['sha256']} (also in {made['path']}.sha256)")
+    print(f"students: dattt-nb bundle import FILE_OR_URL --sha256 {made['sha256']}")
+    return 0
+
+
+def _cmd_bundle_import(args) -> int:
+    from .bundle import import_bundle
+
+    done = import_bundle(args.source, sha256=args.sha256, profile=args.profile, overwrite=args.overwrite,
+                         allow_version=args.any_version)
+    print(f"imported {done['files']} files of profile {done['profile']} into {done['run_dir']} "
+          f"({done['placed']} placed, {done['unchanged']} already there)")
+    if not done["same_commit"]:
+        print(f"note: the bundle was made at commit {done['git_commit']}; TTT caches made by other code are "
+              f"recomputed when a notebook needs them")
+    return 0
+
+
 # --- entry point -------------------------------------------------------------------------------------------------
 
-COMMANDS: list[Callable] = [_add_run, _add_prepare, _add_download, _add_delegates, _add_segment, _add_eval]
+COMMANDS: list[Callable] = [_add_run, _add_prepare, _add_download, _add_delegates, _add_segment, _add_eval, _add_bundle]
 
 
 def build_parser() -> argparse.ArgumentParser:

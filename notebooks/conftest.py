@@ -6,6 +6,10 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+# otter-grader assignment sources: solutions and test cells that otter assign turns into student and autograder
+# notebooks (graded by tests/test_assignments.py), not lectures for nbval to run
+collect_ignore = ["assignments"]
+
 NBVAL_OUTPUT_TIMEOUT = 120  # seconds; nbval's 5 s default fails on a busy 2-core box
 
 
