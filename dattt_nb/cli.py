@@ -89,6 +89,37 @@ def _cmd_prepare(args) -> int:
     return 0
 
 
+# --- download ----------------------------------------------------------------------------------------------------
+
+def _add_download(subparsers) -> None:
+    p = subparsers.add_parser("download", help="fetch a real dataset and prepare it under data/ (only davis16 has a "
+                                               "direct address)")
+    p.add_argument("name", choices=["davis16"], help="davis16: DAVIS-2016 (~800 MB zip) → data/davis16 (20 val videos)")
+    p.add_argument("--sha256", help="expected sha256 of the archive (none is published; the measured one is printed)")
+    p.add_argument("--flow", default="dis", help="flow method for the prepared root (default: dis)")
+    p.set_defaults(func=_cmd_download)
+
+
+def _cmd_download(args) -> int:
+    """DAVIS-16: download + unzip into data/downloads/, convert the val videos into data/davis16 with flow.
+
+    Notebooks 01, 03 and 09 use data/davis16 when it exists (:func:`dattt_nb.config.davis_root`)."""
+    from .config import data_root
+    from .data.prepare import prepare_real
+    from .data.real import download
+
+    downloads = data_root() / "downloads"
+    downloads.mkdir(parents=True, exist_ok=True)
+    download(args.name, downloads, sha256=args.sha256, extract=True)
+    src = downloads / "DAVIS"
+    if not (src / "JPEGImages").is_dir():
+        raise FileNotFoundError(f"the archive did not unpack to {src}/JPEGImages; convert it by hand with "
+                                f"prepare_real('davis16', src=...) (see data/README.md)")
+    root = prepare_real(args.name, src, flow_method=args.flow)
+    print(f"DAVIS-16 val videos ready in {root}; notebooks 01, 03 and 09 now use them")
+    return 0
+
+
 # --- train / ttt: the modules' own command lines ------------------------------------------------------------------
 
 DELEGATES = {"train": ("dattt_nb.train", "stage-1 training (also under torchrun)"),
@@ -199,7 +230,7 @@ def _cmd_bundle_import(args) -> int:
 
 # --- entry point -------------------------------------------------------------------------------------------------
 
-COMMANDS: list[Callable] = [_add_run, _add_prepare, _add_delegates, _add_segment, _add_eval, _add_bundle]
+COMMANDS: list[Callable] = [_add_run, _add_prepare, _add_download, _add_delegates, _add_segment, _add_eval, _add_bundle]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,7 +10,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # notebooks (graded by tests/test_assignments.py), not lectures for nbval to run
 collect_ignore = ["assignments"]
 
-NBVAL_OUTPUT_TIMEOUT = 120  # seconds; nbval's 5 s default fails on a busy 2-core box (NOTEBOOKS.md)
+NBVAL_OUTPUT_TIMEOUT = 120  # seconds; nbval's 5 s default fails on a busy 2-core box
 
 
 def pytest_collection_modifyitems(config, items):

@@ -73,9 +73,19 @@ def plot_depth_std(result: TTTResult, axes=None):
     return plot_steps(result, "depth_std", axes)
 
 
-def plot_j_vs_epoch(fig5: pd.DataFrame, splits=("mean_shifted", CLEAN_SPLIT), axes=None):
-    """Fig. 5: J against epochs for each strategy (epoch 0 = No TTT), one panel per split; returns the figure."""
+FIG5_MIN_SPAN = 20.0  # J ×100: Fig. 5's vertical axis spans at least 0.2 J, so a few tenths of a point look small
+
+
+def plot_j_vs_epoch(fig5: pd.DataFrame, splits=("mean_shifted", CLEAN_SPLIT), axes=None,
+                    min_span: float = FIG5_MIN_SPAN):
+    """Fig. 5: J against epochs for each strategy (epoch 0 = No TTT), one panel per split; returns the figure.
+
+    Every panel's vertical axis spans at least ``min_span`` (J ×100), the same in every panel, so changes of a
+    fraction of a point — within the noise of a split of a few videos — are not stretched into an effect.
+    """
     import matplotlib.pyplot as plt
+
+    from dattt_nb.viz import hold_span
 
     splits = [s for s in splits if s in set(fig5["split"])]
     if axes is None:
@@ -95,6 +105,7 @@ def plot_j_vs_epoch(fig5: pd.DataFrame, splits=("mean_shifted", CLEAN_SPLIT), ax
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+        hold_span(ax, fig5.loc[fig5["split"] == split, "J"], min_span)
     fig = axes[0].figure
     fig.tight_layout()
     return fig

@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from dattt_nb.config import pick_device
-from dattt_nb.splits import shifted, split_label
+from dattt_nb.splits import CLEAN_SPLIT, shifted, split_label
 from dattt_nb.ttt.cache import load_test_splits  # noqa: F401  (kept for explorer_cells.py's notebook cells)
 from dattt_nb.ttt.engine import TTTEngine
 from dattt_nb.ttt.runner import TTTResult, seeded_run
@@ -175,3 +175,40 @@ def trace_passes(model, video, settings, strategy: str | None = None, epochs: in
             out[p.pass_] = torch.zeros(len(video), *video.frames.shape[-2:], dtype=torch.bool)
         out[p.pass_][p.t] = (p.mask > 0.5).cpu()
     return out
+
+
+# --- sentences computed from results --------------------------------------------------------------------------
+
+NOISE_J = 0.5  # J ×100: a split of a handful of short videos moves about this much by chance
+
+
+def change_word(delta: float, noise: float = NOISE_J) -> str:
+    """"improves" / "lowers" / "does not clearly change", by the sign of ``delta`` and the noise level."""
+    return "improves" if delta > noise else "lowers" if delta < -noise else "does not clearly change"
+
+
+def extremes_phrase(changes: pd.Series, unit: str = "J") -> str:
+    """The largest gain and the largest loss among ``changes`` (index: names), worded by their signs: a split
+    that moved the least upward is "the smallest gain", never a "loss" with a plus sign."""
+    changes = changes.astype(float).dropna()
+    if changes.empty:
+        return "no splits"
+    top, bottom = changes.idxmax(), changes.idxmin()
+    hi, lo = changes[top], changes[bottom]
+    if lo >= 0:  # nothing lost
+        return (f"every split gained or held: largest gain {hi:+.2f} {unit} ({top}), smallest {lo:+.2f} {unit} "
+                f"({bottom})")
+    if hi <= 0:  # nothing gained
+        return (f"every split lost or held: largest loss {lo:+.2f} {unit} ({bottom}), smallest {hi:+.2f} {unit} "
+                f"({top})")
+    return f"largest gain {hi:+.2f} {unit} ({top}), largest loss {lo:+.2f} {unit} ({bottom})"
+
+
+def summary_sentence(label: str, by_split: pd.DataFrame, shifted_splits, std_none: float, std_ttt: float) -> str:
+    """The one-line summary of a strategy's run that notebooks 04–06 print (J changes ×100 from
+    :func:`compare_splits`, the predicted depth's spatial std before and after)."""
+    return (f"{label}: mean change over the shifted splits {by_split.loc['mean_shifted', 'dJ']:+.2f} J, "
+            f"clean split {by_split.loc[CLEAN_SPLIT, 'dJ']:+.2f} J; "
+            f"{extremes_phrase(by_split.loc[list(shifted_splits), 'dJ'])}; "
+            f"depth std {std_none:.3f} → {std_ttt:.3f}.")
+

@@ -77,14 +77,9 @@ class StrategyRun:
         return dict(steps=steps, frames=frames, seconds=seconds, ms_per_step=1000 * seconds / max(steps, 1))
 
     def summary(self) -> str:
-        """One sentence of this run's numbers: change on the shifted and clean splits, extremes, depth std."""
-        by_split = self.by_split
-        rows = by_split.loc[report.shifted(list(self.data))]
-        std_none, std_ttt = self.depth_std()
-        return (f"{self.label}: mean change over the shifted splits {by_split.loc['mean_shifted', 'dJ']:+.2f} J, "
-                f"clean split {by_split.loc['davis', 'dJ']:+.2f} J; largest gain {rows['dJ'].max():+.2f} J "
-                f"({rows['dJ'].idxmax()}), largest loss {rows['dJ'].min():+.2f} J ({rows['dJ'].idxmin()}); "
-                f"depth std {std_none:.3f} → {std_ttt:.3f}.")
+        """One sentence of this run's numbers (:func:`dattt_nb.ttt.report.summary_sentence`): change on the shifted
+        and clean splits, extremes, depth std."""
+        return report.summary_sentence(self.label, self.by_split, report.shifted(list(self.data)), *self.depth_std())
 
 
 def check_run(run: StrategyRun, fingerprint: str) -> pd.DataFrame:
