@@ -127,12 +127,12 @@ def test_fig5_axis_spans_at_least_0_2_j_so_tenths_of_a_point_look_small():
 
     rows = [dict(strategy=s, epoch=e, split=sp, J=60 + 0.1 * e * (i + 1))
             for i, s in enumerate(("naive", "momentum", "loop")) for e in range(3) for sp in ("mean_shifted", "davis")]
-    fig = report.plot_j_vs_epoch(pd.DataFrame(rows))
+    fig = plots.plot_j_vs_epoch(pd.DataFrame(rows))
     for ax in fig.axes:
         low, high = ax.get_ylim()
-        assert high - low >= report.FIG5_MIN_SPAN - 1e-9 and low <= 60 <= 60.6 <= high
+        assert high - low >= plots.FIG5_MIN_SPAN - 1e-9 and low <= 60 <= 60.6 <= high
     wide = pd.DataFrame([dict(strategy="loop", epoch=e, split="davis", J=40 + 20 * e) for e in range(3)])
-    low, high = report.plot_j_vs_epoch(wide, splits=("davis",)).axes[0].get_ylim()
+    low, high = plots.plot_j_vs_epoch(wide, splits=("davis",)).axes[0].get_ylim()
     assert low < 40 and high > 80, "a real effect larger than the span keeps its full range"
     plt.close("all")
 
