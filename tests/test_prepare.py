@@ -191,7 +191,8 @@ def test_flat_release_with_precomputed_flow_and_depth(data_dir, monkeypatch):
     with pytest.raises(ValueError, match="already normalised"):
         prepare.compute_depth(dst, "precomputed", invert=True)
 
-    monkeypatch.setattr(prepare, "REAL_ROOTS", {split: "davis16" for split in SPLITS})
-    settings = resolve("ci", dataset="real", flow_method="precomputed", depth_source="precomputed")
-    roots = prepare.ensure_benchmark(settings, verbose=False)
-    assert set(roots) == set(SPLITS) and roots["davis"] == dst
+    settings = resolve("ci", dataset="real", flow_method="precomputed", depth_source="precomputed",
+                       extra={"roots": {"train": [str(dst)], "val": [str(dst)], "test": [str(dst)]}})
+    with pytest.warns(UserWarning, match="validation and test split 'davis' share 1 video"):
+        roots = prepare.ensure_benchmark(settings, verbose=False)
+    assert set(roots) == {"train", "val", "davis"} and roots["davis"] == roots["train"] == dst
