@@ -33,7 +33,7 @@ class Settings:
     n_train_videos: int = 160  # synthetic training clips (plays YouTube-VOS)
     n_val_videos: int = 12  # synthetic validation clips (hyper-parameter choices only)
     n_test_videos: int = 8  # synthetic clips per test split
-    flow_method: str = "dis"  # optical flow: dis | farneback | raft_small | raft_large | gt
+    flow_method: str = "dis"  # optical flow: dis | farneback | raft_small | raft_large | gt | precomputed (real roots)
     depth_source: str = "gt"  # depth pseudo-labels: gt | precomputed | transformers
     depth_model: str = "Intel/dpt-hybrid-midas"  # transformers depth-estimation model (depth_source="transformers")
 
@@ -64,7 +64,7 @@ class Settings:
 
     # --- bookkeeping ---
     num_workers: int = 0  # DataLoader workers
-    extra: dict = field(default_factory=dict)  # free-form, recorded in the manifest
+    extra: dict = field(default_factory=dict)  # free-form, recorded: pretrained_file (local ImageNet weights), roots
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -131,8 +131,8 @@ RANGES: dict[str, tuple[Any, str]] = {
     "num_workers": (lambda v: v >= 0, "an integer >= 0"),
     "device": (lambda v: v in ("auto", "cpu", "mps") or v.startswith("cuda"), "auto | cpu | cuda[:N] | mps"),
     "dataset": (lambda v: v in ("synthetic", "real"), "synthetic | real"),
-    "flow_method": (lambda v: v in ("dis", "farneback", "raft_small", "raft_large", "gt"),
-                    "dis | farneback | raft_small | raft_large | gt"),
+    "flow_method": (lambda v: v in ("dis", "farneback", "raft_small", "raft_large", "gt", "precomputed"),
+                    "dis | farneback | raft_small | raft_large | gt | precomputed"),
     "depth_source": (lambda v: v in ("gt", "precomputed", "transformers"), "gt | precomputed | transformers"),
     "modulation": (lambda v: v in ("none", "head", "alpha", "beta", "alpha+beta"), "none | head | alpha | beta | alpha+beta"),
 }
