@@ -126,9 +126,11 @@ def test_interrupted_write_leaves_no_partial_file(data_dir, monkeypatch):
 
 
 def test_real_dataset_missing_is_explained(data_dir):
-    with pytest.raises(FileNotFoundError, match=r"prepare_real\('davis16'.*davischallenge") as err:
+    with pytest.raises(FileNotFoundError, match=r"no training root.*prepare-real youtube-vos.*youtube-vos.org") as err:
         prepare.ensure_benchmark(resolve("ci", dataset="real"), verbose=False)
-    assert "youtube-vos" in str(err.value) and "segtrackv2" in str(err.value)
+    assert "prepare-real davis16-train" in str(err.value)
+    with pytest.raises(FileNotFoundError, match=r"no test root.*prepare-real davis16 .*davischallenge"):
+        prepare.ensure_benchmark(resolve("ci", dataset="real"), splits=["davis"], verbose=False)
 
 
 def test_prepare_real_flow_depth_cached(data_dir):
