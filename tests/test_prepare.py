@@ -195,6 +195,6 @@ def test_flat_release_with_precomputed_flow_and_depth(data_dir, monkeypatch):
 
     settings = resolve("ci", dataset="real", flow_method="precomputed", depth_source="precomputed",
                        extra={"roots": {"train": [str(dst)], "val": [str(dst)], "test": [str(dst)]}})
-    with pytest.warns(UserWarning, match="validation and test split 'davis' share 1 video"):
+    with pytest.warns(UserWarning, match="validation and test split 'davis' share 2 video"):
         roots = prepare.ensure_benchmark(settings, verbose=False)
     assert set(roots) == {"train", "val", "davis"} and roots["davis"] == roots["train"] == dst
