@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -27,15 +28,23 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--objective", choices=sorted(OBJECTIVES), default=None,
                    help="depth (DATTT) | tent | bn | rotation | mae (default: the profile's)")
     p.add_argument("--split", default="davis", help="test split / dataset name (default: davis)")
-    p.add_argument("--root", help="a DAVIS-layout folder to adapt on instead of the profile's split")
+    p.add_argument("--root", "--test-root", dest="root",
+                   help="a prepared DAVIS-layout folder to adapt on instead of the profile's split")
+    p.add_argument("--checkpoint", help="stage-1 checkpoint .pt to adapt (never trains); default: the finished "
+                                        "checkpoint of these settings, else stop and say how to train it")
+    p.add_argument("--train-root", action="append", default=[], metavar="DIR",
+                   help="the prepared training root(s) of the model to look up (as given to train; repeatable)")
+    p.add_argument("--val-root", action="append", default=[], metavar="DIR",
+                   help="the prepared validation root(s) of the model to look up (repeatable)")
     p.add_argument("--videos", nargs="+", help="only these videos (default: every video of the split)")
     p.add_argument("--variant", default=None, help="trained model variant (default: the profile's modulation)")
     p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                    help="override a setting, e.g. -p ttt_epochs 3 (typed and range-checked); repeatable")
     p.add_argument("--out-dir", help="output folder (default: runs/<profile>/ttt/<strategy>)")
-    p.add_argument("--save-masks", action="store_true",
-                   help="also write the predicted masks (at the input size) as PNGs under "
-                        "<out-dir>/<split>_masks/Annotations/<video>/")
+    p.add_argument("--save-masks", nargs="?", const="", default=None, metavar="OUT",
+                   help="also write the predicted masks as PNGs OUT/<video>/<frame>.png (default OUT: "
+                        "<out-dir>/<split>_masks), at each frame's own size for real data (score them with "
+                        "`dattt-nb eval --gt ROOT --pred OUT`)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -61,15 +70,31 @@ def _distributed():
     return (dist.get_rank() if world > 1 else 0), world, device
 
 
-def run(args: argparse.Namespace) -> int:
-    """Resolve settings, load (or train) the model, adapt on this rank's videos, merge and write on rank 0."""
-    from pathlib import Path
+def load_model_for(settings, args, rank: int = 0):
+    """(model, checkpoint path, its config): ``--checkpoint``, else the finished checkpoint of these settings
+    (and ``--train-root/--val-root``); never trains — a missing one stops with the command that trains it."""
+    from dattt_nb.config import pick_device
+    from dattt_nb.train.checkpoint import find_checkpoint, load_model, training_data
 
+    if args.checkpoint:
+        path = Path(args.checkpoint)
+        if not path.is_file():
+            raise FileNotFoundError(f"checkpoint {path} does not exist; pass a best.pt written by dattt-nb train")
+    else:
+        roots = {"train": args.train_root, "val": args.val_root} if args.train_root else None
+        path = find_checkpoint(settings, args.variant or settings.modulation, training_data(settings, roots))
+    model, ckpt = load_model(path, device=pick_device(settings))
+    return model, path, ckpt.get("config", {})
+
+
+def run(args: argparse.Namespace) -> int:
+    """Resolve settings, load the trained model, adapt on this rank's videos, merge and write on rank 0."""
     import torch.distributed as dist
 
     from dattt_nb.config import parse_overrides, resolve, run_dir
-    from dattt_nb.data.layout import list_videos, load_split, write_masks
-    from dattt_nb.train import load_or_train
+    from dattt_nb.data.layout import list_videos, load_split, read_manifest, write_masks
+    from dattt_nb.train.checkpoint import trained_on
+    from dattt_nb.ttt.native import rescore, write_native_masks
     from dattt_nb.ttt.runner import run_ttt, write_results
 
     settings = resolve(args.profile, parse_overrides(args.param))
@@ -89,17 +114,30 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"split {args.split!r} not found; available: {sorted(roots)}")
         root = roots[args.split]
     names = list(args.videos) if args.videos else list_videos(root)
-    model, _ = load_or_train(settings, variant=args.variant or settings.modulation, progress=rank == 0)
+    model, path, config = load_model_for(settings, args, rank)
+    if rank == 0:
+        print(f"model: {path}, trained on {trained_on(config)}")
+    size = int(config.get("image_size") or settings.image_size)  # the input size the model was trained at
+    real = read_manifest(root).get("kind") == "real"
     mine = names[rank::world]
-    videos = load_split(root, size=settings.image_size, videos=mine, with_depth=False) if mine else []
+    videos = load_split(root, size=size, videos=mine, with_depth=False) if mine else []
     result = run_ttt(model, videos, settings, strategy=args.strategy, objective=args.objective,
                      progress=not args.no_progress and rank == 0, device=device)
+    if real:  # J and F at each frame's own size (§5.1), like `dattt-nb eval`
+        rescore(result, root)
     out = Path(args.out_dir) if args.out_dir else run_dir(settings) / "ttt" / result.strategy
-    stem = args.split + ("" if result.objective == "depth" else f"_{result.objective}") + \
+    stem = args.split + \
+        ("" if result.objective == "depth" else f"_{result.objective}") + \
         (f"_gap{result.frame_gap}" if result.frame_gap > 1 and result.strategy in ("momentum", "loop") else "")
-    if args.save_masks:  # each rank writes its own videos
-        for video, res in zip(videos, result.videos):
-            write_masks(out / f"{stem}_masks", video.name, res.masks.numpy(), video.frame_names)
+    if args.save_masks is not None:  # each rank writes its own videos
+        masks_out = Path(args.save_masks) if args.save_masks else out / f"{stem}_masks"
+        if real:
+            write_native_masks(result, root, masks_out)
+        else:
+            for video, res in zip(videos, result.videos):
+                write_masks(masks_out, video.name, res.masks.numpy(), video.frame_names)
+        if rank == 0:
+            print(f"masks in {masks_out}" + (" (each frame's own size)" if real else f" ({size} px)"))
     for res in result.videos:  # only the scores travel to rank 0
         res.masks = res.final_masks = None
     if world > 1:
@@ -113,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
         table = result.table()
         print(table[["method", "J", "F", "J_final", "steps", "nonfinite", "fps"]].to_string(
             float_format=lambda v: f"{v:.3f}"))
-        print(f"mean J = {table['J'].mean():.3f}  F = {table['F'].mean():.3f} over {len(table)} videos")
+        where = "at the original frame size" if real else f"at {size} px"
+        print(f"mean J = {table['J'].mean():.3f}  F = {table['F'].mean():.3f} over {len(table)} videos ({where})")
         print(f"wrote {csv} and {js}")
     return 0
 
