@@ -182,7 +182,8 @@ def _add_segment(subparsers) -> None:
     p = subparsers.add_parser("segment", help="segment a video (frame folder or video file): PNG masks, overlay, J/F")
     p.add_argument("video", help="a folder of frames (jpg/png, natural order) or a video file (.mp4/.avi/.mov)")
     p.add_argument("--out", required=True, help="output folder: masks/<video>/<frame>.png, overlay.gif/.mp4, segment.json")
-    p.add_argument("--checkpoint", help="stage-1 checkpoint .pt (default: load or train the profile's model)")
+    p.add_argument("--checkpoint", help="stage-1 checkpoint .pt, never retrained (default: load or train the "
+                                        "profile's model; the tiny/ci models know only synthetic clips)")
     p.add_argument("--ttt", choices=["none", "n", "mwi", "ltv"], default="ltv",
                    help="test-time training: none | n (TTT-N) | mwi (TTT-MWI) | ltv (TTT-LTV, default)")
     p.add_argument("--epochs", type=int, default=None, help="TTT epochs (default: the profile's ttt_epochs)")
@@ -192,16 +193,18 @@ def _add_segment(subparsers) -> None:
     p.add_argument("--max-frames", type=int, default=0, help="segment only the first N frames (0 = all)")
     p.add_argument("--resize-long", type=int, default=None, help="scale frames so their long side is N pixels")
     p.add_argument("--device", help="auto | cpu | cuda (default: the profile's)")
+    p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="override a setting, e.g. -p ttt_lr 1e-5 (typed and range-checked); repeatable")
     p.add_argument("--no-baseline", action="store_true", help="skip the extra no-TTT prediction")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_segment)
 
 
 def _cmd_segment(args) -> int:
-    from .config import resolve
+    from .config import parse_overrides, resolve
     from .segment import segment_video
 
-    settings = resolve(args.profile, device=args.device)
+    settings = resolve(args.profile, parse_overrides(args.param), device=args.device)
     res = segment_video(args.video, settings, checkpoint=args.checkpoint, ttt=args.ttt, epochs=args.epochs,
                         out_dir=args.out, gt_root=args.gt, progress=not args.quiet, max_frames=args.max_frames,
                         resize_long=args.resize_long, with_baseline=not args.no_baseline)

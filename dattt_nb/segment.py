@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from dattt_nb.config import Settings, pick_device
 from dattt_nb.data.layout import MASKS, FRAMES, Video, image_files, kind_dir, read_mask
 from dattt_nb.data.video_file import DEFAULT_FPS, read_video, resize_long_side, video_fps, write_gif, write_mp4
+from dattt_nb.train.checkpoint import trained_on
 from dattt_nb.utils import atomic_path, atomic_write_json, progress_disabled
 
 # command-line names of the TTT strategies (Fig. 4) → the runner's names
@@ -140,12 +141,30 @@ def load_segmentation_model(settings: Settings, checkpoint: str | Path | None = 
 
         path = check_checkpoint(checkpoint)
         model, ckpt = load_model(path, device=device)
+        config = ckpt.get("config", {})
         return model, dict(checkpoint=str(path), step=ckpt.get("step"), metrics=ckpt.get("metrics"),
-                           variant=ckpt.get("config", {}).get("variant"))
+                           variant=config.get("variant"), trained_on=trained_on(config),
+                           synthetic=config.get("dataset", "synthetic") == "synthetic")
     from dattt_nb.train import load_or_train
 
     model, info = load_or_train(settings, progress=progress)
-    return model, {k: info.get(k) for k in ("checkpoint", "variant", "step", "best_val_J", "trained_now")}
+    keys = ("checkpoint", "variant", "step", "best_val_J", "trained_now", "trained_on")
+    return model, {**{k: info.get(k) for k in keys}, "synthetic": settings.dataset == "synthetic"}
+
+
+SYNTHETIC_MODEL_WARNING = ("warning: this model was trained only on synthetic clips, not on real video: expect poor "
+                           "masks on real footage; for a real-data model run `dattt-nb prepare-real davis16-train "
+                           "SRC data/davis16-train --depth precomputed:DIR` and `dattt-nb train --profile paper`, "
+                           "then pass --checkpoint (see data/README.md)")
+
+
+def announce_model(info: dict) -> None:
+    """Say which checkpoint segments the video and what it was trained on; warn about a synthetic-only model."""
+    import sys
+
+    print(f"model: {info.get('checkpoint')} — trained on {info.get('trained_on')}")
+    if info.get("synthetic"):
+        print(SYNTHETIC_MODEL_WARNING, file=sys.stderr)
 
 
 def input_size(model, settings: Settings) -> int:
@@ -447,6 +466,7 @@ def segment_video(source: str | Path, settings: Settings, checkpoint: str | Path
     t = time.perf_counter()
     if model is None:
         model, model_info = load_segmentation_model(settings, checkpoint, progress)
+        announce_model(model_info)
     else:
         model_info = dict(checkpoint=None, note="model passed in")
     size = input_size(model, settings)

@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     from dattt_nb.config import parse_overrides, resolve, run_dir
     from dattt_nb.data.layout import list_videos, load_split, read_manifest, write_masks
     from dattt_nb.train.checkpoint import trained_on
-    from dattt_nb.ttt.native import rescore, write_native_masks
+    from dattt_nb.native import rescore, write_native_masks
     from dattt_nb.ttt.runner import run_ttt, write_results
 
     settings = resolve(args.profile, parse_overrides(args.param))
