@@ -18,25 +18,35 @@ def native_truth(root, name: str, frame_names) -> tuple[np.ndarray | None, np.nd
     return read_masks(root, name, list(frame_names), hw, sparse=sparse)
 
 
-def rescore(result, root) -> None:
-    """Replace every video's J/F in a :class:`~dattt_nb.ttt.runner.TTTResult` (mean and per frame, and LTV's final
-    re-prediction) by the scores of its masks upsampled to the frame size, in place; per-pass J/F keep the
-    network-size values. Needs the masks (call before dropping them)."""
+def is_real(root) -> bool:
+    """Whether a layout root holds a converted real dataset (its manifest's ``kind``)."""
+    return root is not None and read_manifest(root).get("kind") == "real"
+
+
+def native_scores(root, name: str, masks) -> dict | None:
+    """J, F (means and per frame, NaN where unannotated) of network-size ``masks`` (T, h, w) of video ``name``,
+    upsampled to the frames' size and scored against the full-size ground truth; None without ground truth."""
     from dattt_nb.metrics import evaluate_video
     from dattt_nb.segment import upsample_masks
 
-    for res in result.videos:
-        frames = frame_files(root, res.name)
-        gt, annotated = native_truth(root, res.name, [p.stem for p in frames])
-        if gt is None:
-            continue
-        keep = None if annotated.all() else annotated
-        scores = evaluate_video(gt, upsample_masks(res.masks, gt.shape[1:]), annotated=keep)
-        res.J_frames, res.F_frames = _per_frame(scores, annotated)
-        res.J, res.F = float(scores["J"]), float(scores["F"])
-        if res.final_masks is not None:
-            final = evaluate_video(gt, upsample_masks(res.final_masks, gt.shape[1:]), annotated=keep)
-            res.final_J, res.final_F = float(final["J"]), float(final["F"])
+    gt, annotated = native_truth(root, name, [p.stem for p in frame_files(root, name)])
+    if gt is None:
+        return None
+    scores = evaluate_video(gt, upsample_masks(masks, gt.shape[1:]), annotated=None if annotated.all() else annotated)
+    j, f = _per_frame(scores, annotated)
+    return dict(J=float(scores["J"]), F=float(scores["F"]), J_frames=j, F_frames=f, frames=int(annotated.sum()))
+
+
+def rescore(res, root) -> None:
+    """Replace one :class:`~dattt_nb.ttt.runner.VideoResult`'s J/F (mean and per frame, and LTV's final
+    re-prediction) by the scores at the frames' own size, in place; per-pass J/F keep the network-size values."""
+    scores = native_scores(root, res.name, res.masks)
+    if scores is None:
+        return
+    res.J, res.F, res.J_frames, res.F_frames = scores["J"], scores["F"], scores["J_frames"], scores["F_frames"]
+    if res.final_masks is not None:
+        final = native_scores(root, res.name, res.final_masks)
+        res.final_J, res.final_F = final["J"], final["F"]
 
 
 def _per_frame(scores: dict, annotated: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

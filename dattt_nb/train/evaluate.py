@@ -28,11 +28,17 @@ def predict_video(model, video, batch_size: int = 32, device=None):
 
 
 def score_video(video, mask_prob: torch.Tensor) -> dict:
-    """Mean J and boundary F over the annotated frames of one video (DAVIS definitions)."""
+    """Mean J and boundary F over the annotated frames of one video (DAVIS definitions); real data at the frames'
+    own size."""
     from dattt_nb.metrics import boundary_f_torch, jaccard_torch
 
     if video.masks is None:
         raise ValueError(f"video {video.name!r} has no ground-truth masks to score against")
+    from dattt_nb.native import is_real, native_scores
+
+    if is_real(video.root):  # real data: masks upsampled to the frames' own size (§5.1), like `dattt-nb eval`
+        scores = native_scores(video.root, video.name, mask_prob.cpu() > 0.5)
+        return dict(video=video.name, J=scores["J"], F=scores["F"], frames=scores["frames"])
     keep = torch.ones(len(video), dtype=torch.bool) if video.annotated is None else video.annotated.bool().cpu()
     gt, pred = video.masks.cpu()[keep], (mask_prob.cpu() > 0.5)[keep]
     return dict(video=video.name, J=float(jaccard_torch(gt, pred).mean()), F=float(boundary_f_torch(gt, pred).mean()),
@@ -52,6 +58,7 @@ def evaluate_benchmark(model, settings, splits=None, batch_size: int = 32) -> pd
 
     splits = list(splits or TEST_SPLITS)
     roots = ensure_benchmark(settings, splits=splits, verbose=False)
+    splits = [s for s in splits if s in roots]  # real data: the test roots that exist
     rows = []
     for split in splits:
         per_video = evaluate_split(model, load_split(roots[split], size=settings.image_size), settings, batch_size)

@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     from dattt_nb.config import parse_overrides, resolve, run_dir
     from dattt_nb.data.layout import list_videos, load_split, read_manifest, write_masks
     from dattt_nb.train.checkpoint import trained_on
-    from dattt_nb.native import rescore, write_native_masks
+    from dattt_nb.native import write_native_masks
     from dattt_nb.ttt.runner import run_ttt, write_results
 
     settings = resolve(args.profile, parse_overrides(args.param))
@@ -123,8 +123,6 @@ def run(args: argparse.Namespace) -> int:
     videos = load_split(root, size=size, videos=mine, with_depth=False) if mine else []
     result = run_ttt(model, videos, settings, strategy=args.strategy, objective=args.objective,
                      progress=not args.no_progress and rank == 0, device=device)
-    if real:  # J and F at each frame's own size (§5.1), like `dattt-nb eval`
-        rescore(result, root)
     out = Path(args.out_dir) if args.out_dir else run_dir(settings) / "ttt" / result.strategy
     stem = args.split + \
         ("" if result.objective == "depth" else f"_{result.objective}") + \
