@@ -233,7 +233,8 @@ def resolve(profile: str | None = None, settings: dict[str, Any] | None = None, 
         raise SettingError(f"unknown profile {name!r}; choose one of {', '.join(sorted(PROFILES))}")
     if settings is not None and not isinstance(settings, dict):
         raise SettingError(f"SETTINGS: expected a mapping of setting overrides, got {settings!r}")
-    given = {k: v for k, v in {**(settings or {}), **overrides}.items() if v is not None}
+    given = {k: v for k, v in {**(settings or {}), **{k: v for k, v in overrides.items() if v is not None}}.items()
+             if v is not None}  # a keyword left at None keeps the SETTINGS value
     typed = {k: parse_setting(k, v) for k, v in given.items() if k != "profile"}
     values = {**PROFILES[name], **typed, "profile": name}
     if isinstance(values.get("ttt_scale"), list):
