@@ -88,7 +88,7 @@ def test_paper_profile_on_real_data(davis_mini, tmp_path, monkeypatch, capsys):
     settings = "{" + ", ".join(f"{k}: {str(v).lower() if isinstance(v, bool) else v}" for k, v in REDUCED.items()) + "}"
     mark = time.perf_counter()
     assert main(["run", "--profile", "paper", "--only", "02,06", "-p", "SETTINGS", settings,
-                 "-p", "FIG5_EPOCHS", "1", "-p", "FIG5_VIDEOS", "1", "-p", "ANCHOR_LR", "0"]) == 0
+                 "-p", "FIG5_VIDEOS", "1", "-p", "ANCHOR_LR", "0"]) == 0
     manifest = json.loads((runs / "paper" / "manifest.json").read_text())
     assert {n: e["status"] for n, e in manifest["notebooks"].items()} == \
         {"02_joint_training": "ok", "06_ttt_loop": "ok"}
