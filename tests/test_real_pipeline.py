@@ -11,7 +11,7 @@ import pytest
 from dattt_nb.cli import main
 from dattt_nb.data.layout import depth_to_uint16, image_files, kind_dir
 
-VIDEOS, FRAMES = ("blackswan", "car-shadow"), 6  # a DAVIS root that has only some videos, first frames of each
+VIDEOS, FRAMES = ("blackswan", "car-shadow"), 4  # a DAVIS root that has only some videos, first frames of each
 REDUCED = dict(image_size=64, backbone="mit_b0", flow_method="dis", pretrained=False, decoder_dim=32,
                train_steps=4, batch_size=4, val_every=4, ttt_epochs=1, ttt_pairs=2, num_workers=0)
 OVERRIDES = [a for k, v in REDUCED.items() for a in ("-p", k, str(v).lower() if isinstance(v, bool) else str(v))]
@@ -68,7 +68,7 @@ def test_paper_profile_on_real_data(davis_mini, tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert f"model: {ckpt}" in printed and "trained on real data" in printed
     ttt_j = json.loads((out / "davis.json").read_text())["videos"][0]["J"]
-    assert f"mean J = {ttt_j:.3f}" in printed and "at the original frame size" in printed
+    assert f"davis: mean J = {ttt_j:.3f}" in printed and "at the original frame size" in printed
     first = image_files(masks / VIDEOS[0])
     assert len(first) == FRAMES and cv2.imread(str(first[0]), 0).shape == (480, 854), "masks at the frame size"
 

@@ -91,6 +91,9 @@ def trained_on(config: dict) -> str:
 def find_checkpoint(settings: Settings, variant: str, data: dict | None = None) -> Path:
     """``best.pt`` of the finished stage-1 run with exactly these settings; else FileNotFoundError listing how the
     closest existing run differs and the command that trains the matching one (never trains itself)."""
+    from dattt_nb.models import variant_options
+
+    settings = dataclasses.replace(settings, modulation=variant_options(variant)["modulation"])  # as train() does
     want = train_config(settings, variant, data)
     out = checkpoint_dir(settings, variant, data)
     if (out / "last.pt").is_file() and (out / "best.pt").is_file():
@@ -106,7 +109,7 @@ def find_checkpoint(settings: Settings, variant: str, data: dict | None = None) 
                 closest = (last.parent / "best.pt", diff)
     profile = {**dataclasses.asdict(Settings()), **PROFILES.get(settings.profile, {})}
     flags = " ".join(f"-p {k} {_flag(v)}" for k, v in settings.to_dict().items()
-                     if k not in IGNORED_KEYS and profile.get(k) != v)
+                     if k not in IGNORED_KEYS | {"modulation"} and profile.get(k) != v)  # --variant sets it
     roots = "".join(f" --{k}-root {r}" for k, paths in (data or {}).items() for r in paths)
     seen = (f"; the closest, {closest[0]}, differs in " + ", ".join(f"{k} ({a!r} there, {b!r} here)"
                                                                      for k, (a, b) in closest[1].items())

@@ -28,8 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--objective", choices=sorted(OBJECTIVES), default=None,
                    help="depth (DATTT) | tent | bn | rotation | mae (default: the profile's)")
     p.add_argument("--split", default="davis", help="test split / dataset name (default: davis)")
-    p.add_argument("--root", "--test-root", dest="root",
-                   help="a prepared DAVIS-layout folder to adapt on instead of the profile's split")
+    p.add_argument("--root", "--test-root", dest="root", action="append", default=[], metavar="DIR",
+                   help="a prepared DAVIS-layout folder to adapt on instead of the profile's split (repeatable: "
+                        "each is named after its dataset, e.g. davis16 → davis)")
     p.add_argument("--checkpoint", help="stage-1 checkpoint .pt to adapt (never trains); default: the finished "
                                         "checkpoint of these settings, else stop and say how to train it")
     p.add_argument("--train-root", action="append", default=[], metavar="DIR",
@@ -91,16 +92,16 @@ def run(args: argparse.Namespace) -> int:
     """Resolve settings, load the trained model, adapt on this rank's videos, merge and write on rank 0."""
     import torch.distributed as dist
 
-    from dattt_nb.config import parse_overrides, resolve, run_dir
-    from dattt_nb.data.layout import list_videos, load_split, read_manifest, write_masks
+    from dattt_nb.config import parse_overrides, resolve
+    from dattt_nb.data.layout import list_videos
     from dattt_nb.train.checkpoint import trained_on
-    from dattt_nb.native import write_native_masks
-    from dattt_nb.ttt.runner import run_ttt, write_results
 
     settings = resolve(args.profile, parse_overrides(args.param))
     rank, world, device = _distributed()
     if args.root:
-        root = Path(args.root)
+        from dattt_nb.data.prepare import test_split_name
+
+        targets = [(args.split if len(args.root) == 1 else test_split_name(r), Path(r)) for r in args.root]
     else:
         from dattt_nb.data.prepare import ensure_benchmark
 
@@ -112,20 +113,36 @@ def run(args: argparse.Namespace) -> int:
             roots = ensure_benchmark(settings, splits=[args.split], verbose=False)
         if args.split not in roots:
             raise ValueError(f"split {args.split!r} not found; available: {sorted(roots)}")
-        root = roots[args.split]
-    names = list(args.videos) if args.videos else list_videos(root)
+        targets = [(args.split, roots[args.split])]
     model, path, config = load_model_for(settings, args, rank)
     if rank == 0:
         print(f"model: {path}, trained on {trained_on(config)}")
     size = int(config.get("image_size") or settings.image_size)  # the input size the model was trained at
+    for split, root in targets:
+        names = list_videos(root)
+        if args.videos:
+            names = list(args.videos) if len(targets) == 1 else [v for v in args.videos if v in names]
+        if names:
+            _adapt(model, settings, args, split, root, names, size, rank, world, device)
+    return 0
+
+
+def _adapt(model, settings, args, split, root, names, size, rank, world, device) -> None:
+    """TTT on this rank's share of one root's videos; rank 0 merges, prints and writes the results."""
+    import torch.distributed as dist
+
+    from dattt_nb.config import run_dir
+    from dattt_nb.data.layout import load_split, read_manifest, write_masks
+    from dattt_nb.native import write_native_masks
+    from dattt_nb.ttt.runner import run_ttt, write_results
+
     real = read_manifest(root).get("kind") == "real"
     mine = names[rank::world]
     videos = load_split(root, size=size, videos=mine, with_depth=False) if mine else []
     result = run_ttt(model, videos, settings, strategy=args.strategy, objective=args.objective,
                      progress=not args.no_progress and rank == 0, device=device)
     out = Path(args.out_dir) if args.out_dir else run_dir(settings) / "ttt" / result.strategy
-    stem = args.split + \
-        ("" if result.objective == "depth" else f"_{result.objective}") + \
+    stem = split + ("" if result.objective == "depth" else f"_{result.objective}") + \
         (f"_gap{result.frame_gap}" if result.frame_gap > 1 and result.strategy in ("momentum", "loop") else "")
     if args.save_masks is not None:  # each rank writes its own videos
         masks_out = Path(args.save_masks) if args.save_masks else out / f"{stem}_masks"
@@ -150,9 +167,9 @@ def run(args: argparse.Namespace) -> int:
         print(table[["method", "J", "F", "J_final", "steps", "nonfinite", "fps"]].to_string(
             float_format=lambda v: f"{v:.3f}"))
         where = "at the original frame size" if real else f"at {size} px"
-        print(f"mean J = {table['J'].mean():.3f}  F = {table['F'].mean():.3f} over {len(table)} videos ({where})")
+        print(f"{split}: mean J = {table['J'].mean():.3f}  F = {table['F'].mean():.3f} over {len(table)} videos "
+              f"({where})")
         print(f"wrote {csv} and {js}")
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
