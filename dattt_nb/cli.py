@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from typing import Callable
 
 
@@ -41,7 +42,8 @@ def _cmd_run(args) -> int:
 
 def _add_eval(subparsers) -> None:
     p = subparsers.add_parser("eval", help="DAVIS J and F of predicted masks against a DAVIS-layout ground truth")
-    p.add_argument("--gt", required=True, help="root with Annotations/<video>/*.png (or Annotations/480p/...)")
+    p.add_argument("--gt", required=True, help="root with Annotations/<video>/*.png (or Annotations/480p/..., "
+                                               "Annotations/1080p/...)")
     p.add_argument("--pred", required=True, help="folder with <video>/<frame>.png masks (nonzero = object)")
     p.add_argument("--out", help="write per-video and mean results to this JSON file")
     p.add_argument("--bound-th", type=float, default=0.008, help="boundary tolerance (fraction of the diagonal)")
@@ -50,8 +52,10 @@ def _add_eval(subparsers) -> None:
 
 def _cmd_eval(args) -> int:
     from .metrics import evaluate_folder
-    from .utils import atomic_write_json
+    from .utils import atomic_write_json, check_output
 
+    if args.out:
+        check_output(args.out, what="--out")
     table = evaluate_folder(args.gt, args.pred, bound_th=args.bound_th)
     mean = {k: float(table[k].mean()) for k in ("J", "F", "JF")}
     shown = table[["frames", "J", "F", "JF", "J_recall", "J_decay", "F_recall", "F_decay"]]
@@ -194,7 +198,11 @@ def _add_segment(subparsers) -> None:
     p.add_argument("--resize-long", type=int, default=None, help="scale frames so their long side is N pixels")
     p.add_argument("--device", help="auto | cpu | cuda (default: the profile's)")
     p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                   help="override a setting, e.g. -p ttt_lr 1e-5 (typed and range-checked); repeatable")
+                   help="override a setting, e.g. -p ttt_lr 1e-4 (typed and range-checked); repeatable")
+    p.add_argument("--allow-gaps", action="store_true",
+                   help="accept numbered frames with gaps (e.g. 00003 missing), treating neighbours as consecutive")
+    p.add_argument("--allow-nonfinite", action="store_true",
+                   help="keep the result even when TTT skipped many steps as non-finite (NaN/inf)")
     p.add_argument("--no-baseline", action="store_true", help="skip the extra no-TTT prediction")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_segment)
@@ -207,7 +215,8 @@ def _cmd_segment(args) -> int:
     settings = resolve(args.profile, parse_overrides(args.param), device=args.device)
     res = segment_video(args.video, settings, checkpoint=args.checkpoint, ttt=args.ttt, epochs=args.epochs,
                         out_dir=args.out, gt_root=args.gt, progress=not args.quiet, max_frames=args.max_frames,
-                        resize_long=args.resize_long, with_baseline=not args.no_baseline)
+                        resize_long=args.resize_long, with_baseline=not args.no_baseline,
+                        allow_gaps=args.allow_gaps, allow_nonfinite=args.allow_nonfinite)
     print(f"{res.label} on {len(res)} frames ({res.timing['total']:.1f} s): masks in {res.files['masks']}, "
           f"overlay {res.files['overlay_mp4']}, record {res.files['json']}")
     if res.metrics is not None:
@@ -237,10 +246,26 @@ INPUT_ERRORS = (ValueError, KeyError, FileNotFoundError, FileExistsError, NotADi
                 PermissionError)
 
 
+def _one_line_warnings(show: Callable) -> Callable:
+    """``warnings.showwarning`` that prints warnings about the input or result
+    (:class:`~dattt_nb.utils.DatttWarning`) as one line on stderr and hands the others to ``show``."""
+    from .utils import DatttWarning
+
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, DatttWarning):
+            print(f"dattt-nb: warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    return show_warning
+
+
 def _guarded(call: Callable[[], int | None], debug: bool) -> int:
     """Run a command: input errors become ``dattt-nb: error: …`` and exit code 2 (``--debug``: the traceback)."""
     try:
-        return int(call() or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warnings(warnings.showwarning)
+            return int(call() or 0)
     except KeyboardInterrupt:
         print("dattt-nb: interrupted", file=sys.stderr)
         return 130

@@ -298,23 +298,31 @@ def _read_mask_png(path: str | Path) -> np.ndarray:
 
 
 def _video_dirs(root: Path) -> dict[str, Path]:
-    """``{video: folder}`` for sub-folders of ``root`` that hold PNG files."""
-    return {d.name: d for d in sorted(root.iterdir()) if d.is_dir() and any(d.glob("*.png"))}
+    """``{video: folder}`` for sub-folders of ``root`` that hold PNG files, in natural order."""
+    from .data.layout import natural_key
+
+    dirs = sorted((d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")),
+                  key=lambda d: natural_key(d.name))
+    return {d.name: d for d in dirs if any(d.glob("*.png"))}
 
 
 def _annotation_root(gt_root: Path) -> Path:
-    """``<gt>/Annotations/480p`` when present (real DAVIS), else ``<gt>/Annotations``."""
-    ann = gt_root / "Annotations"
-    if not ann.is_dir():
+    """``<gt>/Annotations``, inside its resolution level when it has one (``480p`` preferred, e.g. ``1080p``)."""
+    from .data.layout import MASKS, kind_dir
+
+    if not (gt_root / MASKS).is_dir():
         raise FileNotFoundError(f"no Annotations folder in {gt_root}; expected <gt>/Annotations/<video>/*.png "
                                 f"or <gt>/Annotations/480p/<video>/*.png")
-    return ann / "480p" if (ann / "480p").is_dir() else ann
+    return kind_dir(gt_root, MASKS)
 
 
 def _load_pair(gt_dir: Path, pred_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Ground-truth and predicted masks of one video, frame by frame, with size and frame-name checks."""
-    gt_files = sorted(gt_dir.glob("*.png"))
-    pred_files = {p.stem: p for p in pred_dir.glob("*.png")}
+    """Ground-truth and predicted masks of one video, frame by frame (natural order: J-decay depends on it),
+    with size and frame-name checks."""
+    from .data.layout import image_files
+
+    gt_files = image_files(gt_dir, (".png",))
+    pred_files = {p.stem: p for p in image_files(pred_dir, (".png",))}
     missing = [f.stem for f in gt_files if f.stem not in pred_files]
     if missing:
         raise ValueError(f"{pred_dir} has {len(pred_files)} masks but {len(gt_files)} ground-truth frames in {gt_dir}; "

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dattt_nb.data.layout import frame_files, read_manifest, read_masks, read_rgb
+from dattt_nb.data.layout import (frame_files, read_manifest, read_masks, read_rgb, upsample_masks,
+                                  write_mask_pngs)
 
 
 def native_truth(root, name: str, frame_names) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -27,7 +28,6 @@ def native_scores(root, name: str, masks) -> dict | None:
     """J, F (means and per frame, NaN where unannotated) of network-size ``masks`` (T, h, w) of video ``name``,
     upsampled to the frames' size and scored against the full-size ground truth; None without ground truth."""
     from dattt_nb.metrics import evaluate_video
-    from dattt_nb.segment import upsample_masks
 
     gt, annotated = native_truth(root, name, [p.stem for p in frame_files(root, name)])
     if gt is None:
@@ -58,11 +58,9 @@ def _per_frame(scores: dict, annotated: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 def write_native_masks(result, root, out) -> Path:
     """``<out>/<video>/<frame>.png`` (0/255) at each frame's own size: the layout ``dattt-nb eval --pred`` reads."""
-    from dattt_nb.segment import upsample_masks, write_masks_png
-
     out = Path(out)
     for res in result.videos:
         frames = frame_files(root, res.name)
         hw = read_rgb(frames[0]).shape[:2]
-        write_masks_png(upsample_masks(res.masks, hw), out / res.name, [p.stem for p in frames])
+        write_mask_pngs(out / res.name, upsample_masks(res.masks, hw), [p.stem for p in frames])
     return out

@@ -7,27 +7,27 @@ size and writes one 0/255 PNG per frame, an overlay GIF and MP4, and ``segment.j
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from dattt_nb.config import Settings, pick_device
-from dattt_nb.data.layout import MASKS, FRAMES, Video, image_files, kind_dir, read_mask
-from dattt_nb.data.video_file import DEFAULT_FPS, read_video, resize_long_side, video_fps, write_gif, write_mp4
+from dattt_nb.data.layout import (Video, find_annotations, image_tensor, read_annotations, upsample_masks,
+                                  write_mask_pngs)
+from dattt_nb.data.video_file import (DEFAULT_FPS, long_side_size, read_video, resize_long_side,
+                                      video_fps, write_gif, write_mp4)
 from dattt_nb.train.checkpoint import trained_on
-from dattt_nb.utils import atomic_path, atomic_write_json, progress_disabled
+from dattt_nb.utils import atomic_write_json, check_output, progress_disabled
+from dattt_nb.viz import outline_masks, overlay_frames, side_by_side
 
 # command-line names of the TTT strategies (Fig. 4) → the runner's names
 TTT_STRATEGIES = {"none": "none", "n": "naive", "mwi": "momentum", "ltv": "loop"}
 FLOW_LONG_SIDE = 256  # flow is estimated on frames whose long side is this (at least the input size)
-COLORS = {"result": (1.0, 0.15, 0.15), "baseline": (0.2, 0.5, 1.0), "gt": (0.1, 0.9, 0.2)}
 
 
 @dataclass
@@ -89,27 +89,25 @@ def strategy_for(ttt: str) -> str:
 
 
 def compute_flow(frames: np.ndarray, method: str = "dis", long_side: int | None = FLOW_LONG_SIDE,
-                 device=None) -> np.ndarray:
+                 device=None, frame_names: Sequence[str] | None = None) -> np.ndarray:
     """Colour-coded forward flow (T, h, w, 3) uint8, estimated on frames scaled to ``long_side`` (aspect kept).
 
     A moderate size keeps DIS fast and its flow smooth; the colour image is later resized to the input, as the
-    layout's readers do for a dataset's Flow PNGs. Method ``gt`` (synthetic only) falls back to ``dis``.
+    layout's readers do for a dataset's Flow PNGs. Method ``gt`` (synthetic only) falls back to ``dis``. Flow
+    that is not finite (NaN/inf) is an error naming the frame.
     """
     from dattt_nb.data.flow import estimate_flow, flow_to_rgb
 
     if long_side and long_side < max(frames.shape[1:3]):
         frames = np.stack([resize_long_side(f, long_side) for f in frames])
     method = "dis" if method == "gt" else method
-    return flow_to_rgb(estimate_flow(frames, method, device=device))
-
-
-def _images_to_tensor(images: np.ndarray, size: int) -> torch.Tensor:
-    """(T, H, W, 3) uint8 → (T, 3, size, size) float in [0, 1] (bilinear, antialiased), in chunks."""
-    out = []
-    for i in range(0, len(images), 32):
-        x = torch.from_numpy(np.ascontiguousarray(images[i:i + 32])).permute(0, 3, 1, 2).float().div_(255)
-        out.append(F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True))
-    return torch.cat(out).clamp_(0, 1)
+    flow = estimate_flow(frames, method, device=device)
+    bad = np.flatnonzero(~np.isfinite(flow).reshape(len(flow), -1).all(axis=1))
+    if len(bad):
+        names = frame_names or [f"{t:05d}" for t in range(len(flow))]
+        raise ValueError(f"the {method} flow of frame(s) {', '.join(names[t] for t in bad[:10])} is not finite "
+                         f"(NaN/inf); check those frames or choose another flow_method")
+    return flow_to_rgb(flow)
 
 
 def to_video(name: str, frames: np.ndarray, flow_rgb: np.ndarray, frame_names: Sequence[str], size: int,
@@ -119,13 +117,15 @@ def to_video(name: str, frames: np.ndarray, flow_rgb: np.ndarray, frame_names: S
     if gt is not None:
         masks = F.interpolate(torch.from_numpy(gt)[:, None].float(), size=(size, size), mode="nearest")[:, 0] > 0.5
     ann = None if annotated is None or np.all(annotated) else torch.from_numpy(np.asarray(annotated, bool))
-    return Video(name=name, frames=_images_to_tensor(frames, size), masks=masks,
-                 flow=_images_to_tensor(flow_rgb, size), depth=None, frame_names=list(frame_names), annotated=ann)
+    return Video(name=name, frames=image_tensor(frames, size), masks=masks,
+                 flow=image_tensor(flow_rgb, size), depth=None, frame_names=list(frame_names), annotated=ann)
 
 
 def check_checkpoint(checkpoint: str | Path) -> Path:
-    """``checkpoint`` as a Path; a clear FileNotFoundError when the file is missing."""
+    """``checkpoint`` as a Path; a clear error when the file is missing or is a directory."""
     path = Path(checkpoint)
+    if path.is_dir():
+        raise IsADirectoryError(f"checkpoint {path} is a directory, expected a .pt file (e.g. {path}/best.pt)")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist; pass a .pt written by dattt_nb.train "
                                 f"(e.g. runs/<profile>/checkpoints/alpha+beta/best.pt) or omit it to load or "
@@ -174,64 +174,14 @@ def input_size(model, settings: Settings) -> int:
     return int(size or settings.image_size)
 
 
-def upsample_masks(masks, hw: tuple[int, int], chunk: int = 16) -> np.ndarray:
-    """(T, h, w) bool masks → (T, H, W) bool: bilinear on the 0/1 map, threshold 0.5 (smooth, not blocky, edges)."""
-    masks = torch.as_tensor(masks)
-    if tuple(masks.shape[-2:]) == tuple(hw):
-        return masks.cpu().numpy().astype(bool)
-    out = [F.interpolate(masks[i:i + chunk, None].float(), size=tuple(hw), mode="bilinear",
-                         align_corners=False)[:, 0] > 0.5 for i in range(0, len(masks), chunk)]
-    return torch.cat(out).cpu().numpy()
-
-
-def find_annotations(source: str | Path) -> Path | None:
-    """For a frame folder in the DAVIS layout (``<root>/JPEGImages[/480p]/<video>``) its ``Annotations`` folder."""
-    source = Path(source)
-    if not source.is_dir():
-        return None
-    for up in (source.parent, source.parent.parent):
-        if up.name == FRAMES:
-            root = up.parent
-            ann = kind_dir(root, MASKS) / source.name
-            return ann if image_files(ann) else None
-    return None
-
-
-def annotation_dir(gt: str | Path, video: str) -> Path:
-    """The folder of one video's masks: ``gt`` itself when it holds PNGs, else ``<gt>/Annotations[/480p]/<video>``
-    or ``<gt>/<video>``."""
-    gt = Path(gt)
-    if not gt.is_dir():
-        raise FileNotFoundError(f"ground-truth folder {gt} does not exist; expected a folder of <frame>.png masks "
-                                f"or a DAVIS root with Annotations/<video>/")
-    candidates = [gt, kind_dir(gt, MASKS) / video, gt / video]
-    for folder in candidates:
-        if image_files(folder, (".png",)):
-            return folder
-    raise FileNotFoundError(f"no masks for video {video!r} under {gt}: looked for PNG files in "
-                            f"{', '.join(str(c) for c in candidates)}")
-
-
-def read_annotations(gt: str | Path, video: str, frame_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Ground truth matched to frames by name → ((T, H, W) bool, (T,) annotated); frames without a PNG are
-    unannotated (sparse ground truth, e.g. FBMS)."""
-    folder = annotation_dir(gt, video)
-    files = {p.stem: p for p in image_files(folder, (".png",))}
-    present = [n for n in frame_names if n in files]
-    if not present:
-        raise ValueError(f"no mask in {folder} matches a frame name ({frame_names[0]} … {frame_names[-1]}); "
-                         f"masks there are named e.g. {sorted(files)[:3]}: name them like the frames")
-    first = read_mask(files[present[0]])
-    masks = np.zeros((len(frame_names), *first.shape), bool)
-    annotated = np.zeros(len(frame_names), bool)
-    for t, n in enumerate(frame_names):
-        if n in files:
-            m = first if n == present[0] else read_mask(files[n])
-            if m.shape != first.shape:
-                raise ValueError(f"mask {files[n]} is {m.shape[1]}x{m.shape[0]}, expected {first.shape[1]}x"
-                                 f"{first.shape[0]} like {files[present[0]].name}")
-            masks[t], annotated[t] = m, True
-    return masks, annotated
+def check_gt_size(gt: np.ndarray, gt_root: str | Path, frames_hw: tuple[int, int], resize_long: int | None) -> None:
+    """Ground truth must have the frames' size (before ``resize_long`` scaled them), as ``eval`` demands."""
+    hw = tuple(gt.shape[1:3])
+    if hw == tuple(frames_hw) or (resize_long and long_side_size(hw, resize_long) == tuple(frames_hw)):
+        return
+    note = f" before --resize-long {resize_long}" if resize_long else ""
+    raise ValueError(f"ground-truth masks in {gt_root} are {hw[1]}x{hw[0]}, the frames are {frames_hw[1]}x"
+                     f"{frames_hw[0]}{note}; expected masks of the frames' size")
 
 
 def score(gt: np.ndarray, annotated: np.ndarray, masks_small) -> dict:
@@ -247,146 +197,18 @@ def _scalars(metrics: Mapping) -> dict:
     return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
 
 
-# --- demo inputs ----------------------------------------------------------------------------------
-
-DAVIS_MINI_ENV = "DATTT_DAVIS_MINI"
-
-
-def davis_mini_root() -> Path | None:
-    """The real DAVIS-16 sample beside the project (``$DATTT_DAVIS_MINI`` or ``../shared/data/davis16-mini``)."""
-    import os
-
-    from dattt_nb.config import project_root
-
-    root = Path(os.environ.get(DAVIS_MINI_ENV, project_root().parent / "shared" / "data" / "davis16-mini"))
-    return root if (root / FRAMES).is_dir() else None
-
-
-def write_demo_clip(root: str | Path, settings: Settings, n_frames: int | None = None, size: int | None = None,
-                    split: str = "davis", index: int = 0) -> Path:
-    """Write one synthetic clip (frames + masks) in the DAVIS layout under ``root``; returns its frame folder.
-
-    The stand-in for a real video when none is at hand: ``<root>/JPEGImages/<name>/`` and
-    ``<root>/Annotations/<name>/`` (so ``gt_root="auto"`` finds the masks).
-    """
-    from dattt_nb.data.layout import write_frames, write_masks
-    from dattt_nb.data.synthetic import generate_video
-
-    clip_settings = dataclasses.replace(settings, image_size=int(size or max(settings.image_size, 96)),
-                                        frames_per_video=int(n_frames or settings.frames_per_video))
-    clip = generate_video(split, index, clip_settings)
-    names = write_frames(root, clip.name, clip.frames)
-    write_masks(root, clip.name, clip.masks, names)
-    return Path(root) / FRAMES / clip.name
-
-
-# --- pictures -------------------------------------------------------------------------------------
-
-def overlay_frames(frames: np.ndarray, masks: np.ndarray, color=COLORS["result"], alpha: float = 0.45) -> np.ndarray:
-    """(T, H, W, 3) uint8 frames with each mask tinted and outlined (:func:`dattt_nb.viz.overlay`) → uint8."""
-    from dattt_nb.viz import overlay
-
-    return np.stack([(overlay(f, m, color, alpha) * 255).round().astype(np.uint8) for f, m in zip(frames, masks)])
-
-
-def side_by_side(frames: np.ndarray, masks_by_label: Mapping[str, np.ndarray], gt: np.ndarray | None = None,
-                 max_side: int | None = None) -> np.ndarray:
-    """One labelled overlay panel per entry of ``masks_by_label`` (e.g. No TTT | TTT-LTV), side by side.
-
-    Returns (T, H, k·W, 3) uint8; the ground-truth outline is drawn in green on every panel when given;
-    ``max_side`` shrinks each panel's long side first.
-    """
-    if max_side and max(frames.shape[1:3]) > max_side:
-        frames = np.stack([resize_long_side(f, max_side) for f in frames])
-    hw = frames.shape[1:3]
-    colors = [COLORS["baseline"], COLORS["result"]] if len(masks_by_label) == 2 else [COLORS["result"]] * 9
-    panels = []
-    for (label, masks), color in zip(masks_by_label.items(), colors):
-        panel = overlay_frames(frames, upsample_masks(masks, hw), color)
-        if gt is not None:
-            panel = _outline(panel, upsample_masks(gt, hw))
-        for img in panel:
-            _label(img, label)
-        panels.append(panel)
-    return np.concatenate(panels, axis=2)
-
-
-def _outline(frames: np.ndarray, masks: np.ndarray, color=COLORS["gt"]) -> np.ndarray:
-    from skimage.segmentation import find_boundaries
-
-    out = frames.copy()
-    rgb = (np.asarray(color) * 255).astype(np.uint8)
-    for img, m in zip(out, masks):
-        edge = find_boundaries(m, mode="outer")
-        img[cv2.dilate(edge.astype(np.uint8), np.ones((2, 2), np.uint8)) > 0] = rgb
-    return out
-
-
-def _label(img: np.ndarray, text: str) -> None:
-    """Write ``text`` in the top-left corner of an RGB uint8 image, in place (white on a dark box)."""
-    scale = max(0.35, img.shape[0] / 480)
-    thick = max(1, round(scale * 1.5))
-    (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
-    cv2.rectangle(img, (0, 0), (w + 8, h + base + 8), (0, 0, 0), -1)
-    cv2.putText(img, text, (4, h + 4), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA)
-
-
-def compare_masks(frames: np.ndarray, masks_by_label: Mapping[str, np.ndarray], gt: np.ndarray | None = None,
-                  indices: Sequence[int] | None = None, frame_names: Sequence[str] | None = None,
-                  panel_height: float = 1.7):
-    """A figure: one row per chosen frame, one overlay column per method (+ ground truth); returns the figure."""
-    import matplotlib.pyplot as plt
-
-    T = len(frames)
-    indices = list(indices) if indices is not None else sorted(set(np.linspace(0, T - 1, min(T, 4)).round().astype(int)))
-    hw = frames.shape[1:3]
-    columns = [(label, upsample_masks(m, hw), c) for (label, m), c in
-               zip(masks_by_label.items(), [COLORS["baseline"], COLORS["result"]] + [COLORS["result"]] * 8)]
-    if gt is not None:
-        columns.append(("ground truth", upsample_masks(gt, hw), COLORS["gt"]))
-    aspect = hw[1] / hw[0]
-    fig, axes = plt.subplots(len(indices), len(columns), squeeze=False,
-                             figsize=(panel_height * aspect * len(columns), panel_height * len(indices)))
-    from dattt_nb.viz import overlay
-
-    for r, t in enumerate(indices):
-        for c, (label, masks, color) in enumerate(columns):
-            ax = axes[r, c]
-            ax.imshow(overlay(frames[t], masks[t], color))
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title(label, fontsize=10)
-            if c == 0:
-                ax.set_ylabel(f"frame {frame_names[t] if frame_names else t}", fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
 # --- outputs --------------------------------------------------------------------------------------
-
-def write_masks_png(masks: np.ndarray, folder: str | Path, frame_names: Sequence[str], progress: bool = False) -> Path:
-    """One 0/255 PNG per frame, ``<folder>/<frame>.png``, each written atomically."""
-    from tqdm.auto import tqdm
-
-    folder = Path(folder)
-    for name, m in tqdm(list(zip(frame_names, masks)), desc="write masks", unit="frame", disable=not progress,
-                        leave=False):
-        with atomic_path(folder / f"{name}.png") as tmp:
-            if not cv2.imwrite(str(tmp), m.astype(np.uint8) * 255):
-                raise OSError(f"could not write {folder / f'{name}.png'}")
-    return folder
-
 
 def write_outputs(result: SegmentResult, out_dir: str | Path, fps: float = DEFAULT_FPS, progress: bool = False,
                   gif_side: int = 480, compare_side: int = 360) -> dict[str, str]:
     """masks/<video>/<frame>.png (the layout ``dattt-nb eval --pred <out>/masks`` reads), overlay.gif, overlay.mp4
     (+ compare.gif with a baseline); segment.json is written by :func:`segment_video` once the timings are complete."""
     out = Path(out_dir)
-    files = {"masks": str(write_masks_png(result.masks, out / "masks" / result.name, result.frame_names, progress))}
+    files = {"masks": str(write_mask_pngs(out / "masks" / result.name, result.masks, result.frame_names,
+                                          progress=progress))}
     overlay = overlay_frames(result.frames, result.masks)
     if result.gt is not None:
-        overlay = _outline(overlay, result.gt if result.gt.shape[1:] == result.masks.shape[1:]
+        overlay = outline_masks(overlay, result.gt if result.gt.shape[1:] == result.masks.shape[1:]
                            else upsample_masks(result.gt, result.masks.shape[1:]))
     files["overlay_gif"] = str(write_gif(overlay, out / "overlay.gif", fps, max_side=gif_side))
     files["overlay_mp4"] = str(write_mp4(overlay, out / "overlay.mp4", fps))
@@ -407,7 +229,7 @@ def summary(result: SegmentResult, settings=None, model_info=None, fps: float | 
     ttt = None
     if result.ttt_result is not None and result.ttt_result.videos:
         v = result.ttt_result.videos[0]
-        ttt = dict(steps=v.steps, skipped=v.skipped, nonfinite=v.nonfinite, seconds=v.seconds,
+        ttt = dict(steps=v.steps, skipped=v.skipped, nonfinite=v.nonfinite, fallback=v.fallback, seconds=v.seconds,
                    losses=v.losses, depth_std_frames=np.asarray(v.depth_std_frames).tolist()
                    if v.depth_std_frames is not None else None)
     return dict(
@@ -429,7 +251,8 @@ def segment_video(source: str | Path, settings: Settings, checkpoint: str | Path
                   epochs: int | None = None, out_dir: str | Path | None = None, gt_root: str | Path | None = None,
                   progress: bool = True, *, model=None, max_frames: int | None = None,
                   resize_long: int | None = None, flow_long_side: int | None = FLOW_LONG_SIDE,
-                  with_baseline: bool = True, fps: float | None = None) -> SegmentResult:
+                  with_baseline: bool = True, fps: float | None = None, allow_gaps: bool = False,
+                  allow_nonfinite: bool = False) -> SegmentResult:
     """Segment the primary moving object of a video (ZSVOS) with the trained model and test-time training.
 
     ``source``: a folder of frames or a video file. ``checkpoint``: a stage-1 checkpoint (else ``model``, else
@@ -437,9 +260,10 @@ def segment_video(source: str | Path, settings: Settings, checkpoint: str | Path
     ``settings.ttt_epochs``. ``gt_root``: ground-truth masks named like the frames (a folder of PNGs or a DAVIS
     root; ``"auto"`` = the Annotations beside a DAVIS frame folder). ``with_baseline`` also predicts without TTT.
     ``flow_long_side``: flow is estimated at this long side (None = the frames' size). Writes masks, overlays and
-    segment.json to ``out_dir`` when given.
+    segment.json to ``out_dir`` when given. ``allow_gaps`` accepts numbered frames with gaps (a warning);
+    ``allow_nonfinite`` keeps a TTT result that skipped many steps as non-finite (else an error).
     """
-    from dattt_nb.ttt.runner import run_ttt
+    from dattt_nb.ttt.runner import check_nonfinite, run_ttt
     from dattt_nb.ttt.strategies import STRATEGY_LABELS
 
     progress = progress and not progress_disabled()
@@ -448,19 +272,23 @@ def segment_video(source: str | Path, settings: Settings, checkpoint: str | Path
     epochs = 0 if strategy == "none" else settings.ttt_epochs if epochs is None else int(epochs)
     if strategy != "none" and epochs < 1:
         raise ValueError(f"TTT {ttt!r} needs epochs >= 1, got {epochs}")
-    if checkpoint is not None:
-        check_checkpoint(checkpoint)  # fail before any slow work
+    if checkpoint is not None:  # fail before any slow work
+        check_checkpoint(checkpoint)
+    if out_dir is not None:
+        check_output(out_dir, folder=True, what="output folder")
     source = Path(source)
     name = source.stem if source.is_file() else source.name
     timing: dict[str, float] = {}
     t0 = time.perf_counter()
 
-    frames, names = read_video(source, max_frames=max_frames, resize_long=resize_long, progress=progress)
+    frames, names = read_video(source, max_frames=max_frames, resize_long=resize_long, progress=progress,
+                               allow_gaps=allow_gaps)
     gt = annotated = None
     if gt_root is not None and str(gt_root) == "auto":
         gt_root = find_annotations(source)
     if gt_root is not None and str(gt_root) != "":
         gt, annotated = read_annotations(gt_root, name, names)
+        check_gt_size(gt, gt_root, frames.shape[1:3], resize_long)
     timing["read"] = time.perf_counter() - t0
 
     t = time.perf_counter()
@@ -475,7 +303,7 @@ def segment_video(source: str | Path, settings: Settings, checkpoint: str | Path
     t = time.perf_counter()
     device = pick_device(settings)
     flow_side = None if flow_long_side is None else max(flow_long_side, size)
-    flow_rgb = compute_flow(frames, settings.flow_method, flow_side, device=device)
+    flow_rgb = compute_flow(frames, settings.flow_method, flow_side, device=device, frame_names=names)
     video = to_video(name, frames, flow_rgb, names, size, gt, annotated)
     timing["flow"] = time.perf_counter() - t
 
@@ -487,6 +315,8 @@ def segment_video(source: str | Path, settings: Settings, checkpoint: str | Path
         timing["no_ttt"] = time.perf_counter() - t
     t = time.perf_counter()
     res = run_ttt(model, [video], settings, strategy=strategy, epochs=epochs, progress=progress, device=device)
+    if not allow_nonfinite:
+        check_nonfinite(res)
     small = res.videos[0].masks
     timing["ttt" if strategy != "none" else "predict"] = time.perf_counter() - t
 

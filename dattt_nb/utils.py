@@ -23,6 +23,17 @@ def progress(iterable=None, enabled: bool = True, **kwargs):
     return tqdm(iterable, disable=not enabled or progress_disabled(), **kwargs)
 
 
+class DatttWarning(UserWarning):
+    """Something the user should know about their input or result (the command line prints it as one line)."""
+
+
+def warn(message: str) -> None:
+    """Warn about the input or result (a :class:`DatttWarning`, pointing at the caller's caller)."""
+    import warnings
+
+    warnings.warn(message, DatttWarning, stacklevel=3)
+
+
 def seed_everything(seed: int, deterministic: bool = True) -> None:
     """Seed Python, NumPy and torch; on CPU also ask torch for deterministic kernels."""
     import numpy as np
@@ -34,6 +45,27 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+def nonfinite_tensors(tensors) -> list[str]:
+    """Names of the floating-point tensors of a mapping (a state dict) that hold NaN or inf (one device sync)."""
+    import torch
+
+    named = [(k, v) for k, v in tensors.items() if isinstance(v, torch.Tensor) and v.is_floating_point()]
+    if not named:
+        return []
+    flags = [torch.isfinite(v).all() for _, v in named]
+    ok = torch.stack(flags).tolist() if len({f.device for f in flags}) == 1 else [bool(f) for f in flags]
+    return [k for (k, _), good in zip(named, ok) if not good]
+
+
+def check_finite(state, source: str) -> None:
+    """Raise when a floating-point tensor of ``state`` (a state dict) holds NaN or inf, naming the tensor."""
+    bad = nonfinite_tensors(state)
+    if bad:
+        more = f" (and {len(bad) - 1} more tensors)" if len(bad) > 1 else ""
+        raise ValueError(f"{source}: weight tensor {bad[0]!r} has NaN or inf values{more}; the weights are "
+                         "unusable: retrain, or use another checkpoint")
 
 
 _UMASK = os.umask(0)
@@ -58,6 +90,38 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that an interrupted :func:`atomic_path` write to ``path`` left behind (named
+    ``.<name>.<random><suffix>`` beside it); returns what was removed. Call it when nothing else writes ``path``."""
+    from glob import escape
+
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    stale = [p for p in path.parent.glob(f".{escape(path.name)}.*{escape(path.suffix)}") if p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
+def check_output(path: str | os.PathLike, folder: bool = False, what: str = "output") -> Path:
+    """Fail before any work when ``path`` cannot be written: a file where a folder is wanted (or the reverse), a
+    file on the way to it, or no write permission. Missing folders are fine (writers create them)."""
+    path = Path(path)
+    if folder and path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"{what} {path} is a file; expected a folder (created when missing)")
+    if not folder and path.is_dir():
+        raise IsADirectoryError(f"{what} {path} is a folder; expected a file name")
+    up = path if folder and path.is_dir() else path.parent
+    while not up.exists() and up != up.parent:
+        up = up.parent
+    if not up.is_dir():
+        raise NotADirectoryError(f"{what} {path} cannot be created: {up} is a file, not a folder")
+    if not os.access(up, os.W_OK | os.X_OK):
+        raise PermissionError(f"{what} {path} cannot be written: no permission to write in {up}")
+    return path
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -1,9 +1,11 @@
-"""Figures for the notebooks: mask overlays, depth colour maps, colour-coded flow, one row per video."""
+"""Pictures: mask overlays, depth colour maps, colour-coded flow, one row per video, methods side by side."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
+
+COLORS = {"result": (1.0, 0.15, 0.15), "baseline": (0.2, 0.5, 1.0), "gt": (0.1, 0.9, 0.2)}
 
 
 def to_hwc(img) -> np.ndarray:
@@ -103,5 +105,94 @@ def contact_sheet(videos: Sequence, t: int | Sequence[int] | None = None, titles
     fig, axes = plt.subplots(len(videos), 4, figsize=(10, height * len(videos)), squeeze=False)
     for i, (v, ti) in enumerate(zip(videos, ts)):
         show_video_row(v, min(ti, len(v) - 1), axes=axes[i], title=titles[i] if titles else None)
+    fig.tight_layout()
+    return fig
+
+
+# --- masks of several methods over a video's frames ----------------------------------------------
+
+def overlay_frames(frames: np.ndarray, masks: np.ndarray, color=COLORS["result"], alpha: float = 0.45) -> np.ndarray:
+    """(T, H, W, 3) uint8 frames with each mask tinted and outlined (:func:`overlay`) → uint8."""
+    return np.stack([(overlay(f, m, color, alpha) * 255).round().astype(np.uint8) for f, m in zip(frames, masks)])
+
+
+def outline_masks(frames: np.ndarray, masks: np.ndarray, color=COLORS["gt"]) -> np.ndarray:
+    """(T, H, W, 3) uint8 frames with each mask's outer outline drawn 2 px wide in ``color`` (a copy)."""
+    import cv2
+    from skimage.segmentation import find_boundaries
+
+    out = frames.copy()
+    rgb = (np.asarray(color) * 255).astype(np.uint8)
+    for img, m in zip(out, masks):
+        edge = find_boundaries(m, mode="outer")
+        img[cv2.dilate(edge.astype(np.uint8), np.ones((2, 2), np.uint8)) > 0] = rgb
+    return out
+
+
+def label_image(img: np.ndarray, text: str) -> None:
+    """Write ``text`` in the top-left corner of an RGB uint8 image, in place (white on a dark box)."""
+    import cv2
+
+    scale = max(0.35, img.shape[0] / 480)
+    thick = max(1, round(scale * 1.5))
+    (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    cv2.rectangle(img, (0, 0), (w + 8, h + base + 8), (0, 0, 0), -1)
+    cv2.putText(img, text, (4, h + 4), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA)
+
+
+def side_by_side(frames: np.ndarray, masks_by_label: Mapping[str, np.ndarray], gt: np.ndarray | None = None,
+                 max_side: int | None = None) -> np.ndarray:
+    """One labelled overlay panel per entry of ``masks_by_label`` (e.g. No TTT | TTT-LTV), side by side.
+
+    Returns (T, H, k·W, 3) uint8; the ground-truth outline is drawn in green on every panel when given;
+    ``max_side`` shrinks each panel's long side first. Masks of another size are upsampled to the frames.
+    """
+    from dattt_nb.data.layout import upsample_masks
+    from dattt_nb.data.video_file import resize_long_side
+
+    if max_side and max(frames.shape[1:3]) > max_side:
+        frames = np.stack([resize_long_side(f, max_side) for f in frames])
+    hw = frames.shape[1:3]
+    n = len(masks_by_label)
+    colors = [COLORS["baseline"], COLORS["result"]] if n == 2 else [COLORS["result"]] * n  # No TTT blue, TTT red
+    panels = []
+    for (label, masks), color in zip(masks_by_label.items(), colors):
+        panel = overlay_frames(frames, upsample_masks(masks, hw), color)
+        if gt is not None:
+            panel = outline_masks(panel, upsample_masks(gt, hw))
+        for img in panel:
+            label_image(img, label)
+        panels.append(panel)
+    return np.concatenate(panels, axis=2)
+
+
+def compare_masks(frames: np.ndarray, masks_by_label: Mapping[str, np.ndarray], gt: np.ndarray | None = None,
+                  indices: Sequence[int] | None = None, frame_names: Sequence[str] | None = None,
+                  panel_height: float = 1.7):
+    """A figure: one row per chosen frame, one overlay column per method (+ ground truth); returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from dattt_nb.data.layout import upsample_masks
+
+    T = len(frames)
+    indices = list(indices) if indices is not None else sorted(set(np.linspace(0, T - 1, min(T, 4)).round().astype(int)))
+    hw = frames.shape[1:3]
+    colors = [COLORS["baseline"], COLORS["result"]] + [COLORS["result"]] * 8
+    columns = [(label, upsample_masks(m, hw), c) for (label, m), c in zip(masks_by_label.items(), colors)]
+    if gt is not None:
+        columns.append(("ground truth", upsample_masks(gt, hw), COLORS["gt"]))
+    aspect = hw[1] / hw[0]
+    fig, axes = plt.subplots(len(indices), len(columns), squeeze=False,
+                             figsize=(panel_height * aspect * len(columns), panel_height * len(indices)))
+    for r, t in enumerate(indices):
+        for c, (label, masks, color) in enumerate(columns):
+            ax = axes[r, c]
+            ax.imshow(overlay(frames[t], masks[t], color))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(label, fontsize=10)
+            if c == 0:
+                ax.set_ylabel(f"frame {frame_names[t] if frame_names else t}", fontsize=9)
     fig.tight_layout()
     return fig

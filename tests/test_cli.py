@@ -175,3 +175,126 @@ def test_prepare_real_missing_weights_or_package_say_how(raw_davis, tmp_path, mo
     assert cli.main(["prepare-real", "davis16", str(raw_davis), str(tmp_path / "b"), "--depth", "transformers"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "pip install" in err and "precomputed:DIR" in err
+
+
+# --- bad input to segment, eval, train and ttt: one line, exit 2, checked before the work ---------------------
+
+@pytest.fixture(scope="module")
+def seg(tmp_path_factory):
+    """An untrained ci checkpoint, a 5-frame synthetic clip and the same clip with frame 00002 missing."""
+    import shutil
+
+    from dattt_nb.config import resolve
+    from dattt_nb.data.demo import write_demo_clip
+    from dattt_nb.models import build_model
+    from dattt_nb.train.checkpoint import save_checkpoint, train_config
+
+    tmp = tmp_path_factory.mktemp("cli_segment")
+    settings = resolve("ci", device="cpu")
+    ckpt = save_checkpoint(tmp / "model.pt", config=train_config(settings, "alpha+beta"),
+                           model=build_model(settings).state_dict(), step=0)
+    clip = write_demo_clip(tmp / "clip", settings, n_frames=5, size=48)
+    gappy = tmp / "gappy"
+    shutil.copytree(clip, gappy)
+    (gappy / "00002.jpg").unlink()
+    (tmp / "notes.pt").write_text("not a checkpoint\n")
+    return dict(tmp=tmp, checkpoint=str(ckpt), clip=str(clip), gappy=str(gappy))
+
+
+def _one_line_error(capsys, *words):
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("dattt-nb: error:") and "\n" not in err, err
+    for w in words:
+        assert w in err, err
+    return err
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--checkpoint", "notes.pt"], ["notes.pt is not a torch checkpoint"]),
+    (["--checkpoint", "."], ["is a directory, expected a .pt file"]),
+    (["--resize-long", "-5"], ["--resize-long", "got -5"]),
+    (["--out", "notes.pt"], ["output folder notes.pt is a file; expected a folder"]),
+    (["--gt", "nowhere"], ["ground-truth folder nowhere does not exist"]),
+])
+def test_segment_input_errors_are_one_line(seg, extra, words, capsys, monkeypatch):
+    monkeypatch.chdir(seg["tmp"])
+    argv = ["segment", seg["clip"], "--out", "out", "--checkpoint", seg["checkpoint"], "--profile", "ci", "--quiet"]
+    assert cli.main(argv + extra) == 2
+    _one_line_error(capsys, *words)
+    assert not (seg["tmp"] / "out").exists(), "nothing is written after a bad input"
+
+
+def test_segment_gaps_and_non_finite_ttt(seg, tmp_path, capsys, monkeypatch):
+    """A gap is an error listing the missing frame (--allow-gaps: a one-line warning); TTT whose every step is
+    non-finite is an error unless --allow-nonfinite."""
+    from dattt_nb.ttt import objectives
+
+    argv = ["segment", seg["gappy"], "--checkpoint", seg["checkpoint"], "--profile", "ci", "--quiet", "--ttt", "n",
+            "--epochs", "1", "--no-baseline", "--out"]
+    assert cli.main(argv + [str(tmp_path / "a")]) == 2
+    _one_line_error(capsys, "frame(s) 00002 missing", "--allow-gaps")
+
+    real = objectives.OBJECTIVES["depth"]
+    monkeypatch.setitem(objectives.OBJECTIVES, "depth", lambda model, batch: real(model, batch) * float("nan"))
+    assert cli.main(argv + [str(tmp_path / "b"), "--allow-gaps"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("dattt-nb: warning:") and "00002 missing" in err[0]
+    assert err[1].startswith("dattt-nb: error: TTT-N skipped 4 of 4 steps (100%) as non-finite") and len(err) == 2
+    assert not (tmp_path / "b").exists()
+    assert cli.main(argv + [str(tmp_path / "c"), "--allow-gaps", "--allow-nonfinite"]) == 0
+    record = json.loads((tmp_path / "c" / "segment.json").read_text())
+    assert record["ttt_run"]["nonfinite"] == record["ttt_run"]["steps"] == 4
+    assert record["frame_names"] == ["00000", "00001", "00003", "00004"]
+
+
+def test_eval_checks_out_before_computing(davis_pair, tmp_path, capsys, monkeypatch):
+    from dattt_nb import metrics
+
+    gt_root, pred_root = davis_pair
+    monkeypatch.setattr(metrics, "evaluate_folder", lambda *a, **k: pytest.fail("evaluated before checking --out"))
+    assert cli.main(["eval", "--gt", str(gt_root), "--pred", str(pred_root), "--out", str(tmp_path)]) == 2
+    _one_line_error(capsys, "--out", "is a folder; expected a file name")
+    (tmp_path / "file").write_text("x")
+    assert cli.main(["eval", "--gt", str(gt_root), "--pred", str(pred_root), "--out",
+                     str(tmp_path / "file" / "res.json")]) == 2
+    _one_line_error(capsys, "cannot be created")
+
+
+def _tiny_root(root, videos=("a", "b"), t=3, size=32):
+    from dattt_nb.data.layout import write_video
+
+    rng = np.random.default_rng(0)
+    for name in videos:
+        masks = np.zeros((t, size, size), bool)
+        masks[:, 8:24, 8:24] = True
+        write_video(root, name, rng.integers(0, 256, (t, size, size, 3), dtype=np.uint8), masks,
+                    flow_rgb=rng.integers(0, 256, (t, size, size, 3), dtype=np.uint8),
+                    depth=rng.uniform(0.1, 1, (t, size, size)))
+    return root
+
+
+def test_train_with_a_typed_lr_override(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DATTT_RUNS", str(tmp_path / "runs"))
+    root = _tiny_root(tmp_path / "data")
+    argv = ["train", "--profile", "ci", "-p", "lr", "6e-5", "--max-steps", "1", "--train-root", str(root),
+            "--out-dir", str(tmp_path / "ck"), "--no-progress"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out[out.index("{"):])["step"] == 1
+    from dattt_nb.train import load_checkpoint
+
+    ckpt = load_checkpoint(tmp_path / "ck" / "last.pt")
+    assert ckpt["step"] == 1 and ckpt["config"]["lr"] == 6e-5 and isinstance(ckpt["config"]["lr"], float)
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["ttt", "--profile", "nope"], ["unknown profile 'nope'"]),
+    (["train", "--profile", "ci", "-p", "flow_method", "raft_small", "-p", "n_train_videos", "1",
+      "-p", "frames_per_video", "3", "--no-progress"], ["raft_small weights not found at", "DATTT_RAFT_WEIGHTS"]),
+])
+def test_train_and_ttt_input_errors_are_one_line(argv, words, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DATTT_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("DATTT_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("DATTT_RAFT_WEIGHTS", str(tmp_path / "no_raft.pth"))
+    assert cli.main(argv) == 2
+    _one_line_error(capsys, *words)

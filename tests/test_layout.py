@@ -169,3 +169,51 @@ def test_writer_validates_shapes(tmp_path):
 def test_depth_encoding():
     d = np.array([[0.0, 0.5, 1.0, 2.0, np.nan]])
     assert layout.depth_to_uint16(d).tolist() == [[0, 32768, 65535, 65535, 0]]
+
+
+def test_duplicate_frame_names_are_an_error_listing_them(root):
+    folder = root / "JPEGImages" / "a-video"
+    (folder / "00001.png").write_bytes((folder / "00001.jpg").read_bytes())
+    with pytest.raises(ValueError, match=r"several files for one frame name: 00001\.jpg, 00001\.png; keep one"):
+        load_video(root, "a-video")
+
+
+def test_a_gap_in_numbered_frames_is_an_error_unless_allowed(tmp_path):
+    from dattt_nb.utils import DatttWarning
+
+    assert layout.missing_frames(["00000", "00001", "00003", "00006"]) == ["00002", "00004", "00005"]
+    assert layout.missing_frames(["00000", "00005", "00015"]) == ["00010"], "the sequence's own step (YouTube-VOS)"
+    assert layout.missing_frames(["a", "b", "c"]) == [] and layout.missing_frames(["0", "1", "2"]) == []
+    frames, masks, flow_rgb, flow_raw, depth = _video()
+    write_video(tmp_path, "gappy", frames, masks, flow_rgb, flow_raw, depth, frame_names=["00000", "00001", "00003"])
+    with pytest.raises(ValueError, match=r"frame\(s\) 00002 missing from the numbered sequence 00000 … 00003"):
+        load_video(tmp_path, "gappy")
+    with pytest.warns(DatttWarning, match="00002 missing"):
+        v = load_video(tmp_path, "gappy", allow_gaps=True)
+    assert v.frame_names == ["00000", "00001", "00003"]
+
+
+def test_a_truncated_jpeg_is_an_error(tmp_path):
+    from skimage.data import astronaut
+
+    layout.write_frames(tmp_path, "v", astronaut()[None, ::4, ::4].copy())
+    frame = tmp_path / "JPEGImages" / "v" / "00000.jpg"
+    data = frame.read_bytes()
+    frame.write_bytes(data[: len(data) * 2 // 3])
+    with pytest.raises(ValueError, match=r"frame .*00000\.jpg is truncated"):
+        layout.read_rgb(frame)
+    frame.write_bytes(data + b"\0" * 16)  # bytes after the end marker are fine
+    assert layout.read_rgb(frame).shape == (128, 128, 3)
+
+
+def test_ground_truth_masks_must_name_frames(tmp_path):
+    masks = np.zeros((3, 8, 8), bool)
+    layout.write_mask_pngs(tmp_path / "gt", masks, ["00000", "00001", "00002"])
+    names = ["f0", "f1", "f2"]
+    with pytest.raises(ValueError, match="no mask .* matches a frame name"):
+        layout.read_annotations(tmp_path / "gt", "v", names)
+    layout.write_mask_pngs(tmp_path / "gt", masks[:1], ["f1"])
+    with pytest.raises(ValueError, match=r"2 mask\(s\) that match no frame of 'v': 00000\.png, 00001\.png"):
+        layout.read_annotations(tmp_path / "gt", "v", ["00002", "f1"])
+    gt, annotated = layout.read_annotations(tmp_path / "gt", "v", ["00000", "00001"])  # 00002: frames cut short
+    assert gt.shape == (2, 8, 8) and annotated.all()

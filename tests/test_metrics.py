@@ -204,13 +204,24 @@ def make_davis(tmp_path, level=""):
     return gt_root, pred_root
 
 
-@pytest.mark.parametrize("level", ["", "480p"])
+@pytest.mark.parametrize("level", ["", "480p", "1080p"])
 def test_evaluate_folder(tmp_path, level):
     gt_root, pred_root = make_davis(tmp_path, level)
     table = evaluate_folder(gt_root, pred_root)
     assert list(table.index) == ["a", "b"] and table.loc["a", "frames"] == 4
     assert table.loc["a", "J"] == 1.0 and table.loc["a", "F"] == 1.0
     assert table.loc["b", "J"] == pytest.approx(0.2) and table.loc["b", "F"] == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize("width", [1, 5])
+def test_evaluate_folder_reads_frames_in_natural_order(tmp_path, width):
+    """0.png … 10.png: J-decay (first quarter minus last quarter) is that of 00000.png … 00010.png."""
+    for t in range(11):
+        name = f"{t:0{width}d}.png"
+        write_png(tmp_path / "gt" / "Annotations" / "v" / name, square(2, 2))
+        write_png(tmp_path / "pred" / "v" / name, square(2, 2 if t < 6 else 7))  # good early, off late
+    table = evaluate_folder(tmp_path / "gt", tmp_path / "pred")
+    assert table.loc["v", "J_decay"] == pytest.approx(1.0)
 
 
 def test_evaluate_folder_names_missing_and_mismatched_files(tmp_path):

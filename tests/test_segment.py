@@ -8,8 +8,10 @@ import pytest
 
 from dattt_nb.config import resolve
 from dattt_nb.data.video_file import read_video, write_mp4
-from dattt_nb.segment import (TTT_STRATEGIES, compare_masks, find_annotations, read_annotations, segment_video,
-                              side_by_side, strategy_for, upsample_masks, write_demo_clip)
+from dattt_nb.data.demo import write_demo_clip
+from dattt_nb.data.layout import find_annotations, read_annotations, upsample_masks
+from dattt_nb.segment import TTT_STRATEGIES, segment_video, strategy_for
+from dattt_nb.viz import compare_masks, side_by_side
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +138,46 @@ def test_davis_blackswan_folder_and_mp4(env, davis_mini, tmp_path):
         assert table.loc[video, "frames"] == 6
         assert table.loc[video, "J"] == pytest.approx(res.metrics["J"], abs=1e-9)
         assert table.loc[video, "F"] == pytest.approx(res.metrics["F"], abs=1e-9)
+
+
+def test_ground_truth_of_another_size_is_refused_before_the_model_runs(env, tmp_path):
+    from dattt_nb.data.layout import write_mask_pngs
+    from dattt_nb.segment import check_gt_size
+
+    write_mask_pngs(tmp_path / "gt", np.zeros((4, 10, 30), bool), [f"{i:05d}" for i in range(4)])
+    with pytest.raises(ValueError, match=r"masks in .*gt are 30x10, the frames are 48x48; expected masks of the "):
+        segment_video(env["clip"], env["settings"], checkpoint=env["checkpoint"], gt_root=tmp_path / "gt",
+                      progress=False)
+    check_gt_size(np.zeros((2, 480, 854), bool), "gt", (240, 427), resize_long=427)  # masks at the size before
+    with pytest.raises(ValueError, match="before --resize-long 400"):
+        check_gt_size(np.zeros((2, 480, 854), bool), "gt", (240, 427), resize_long=400)
+
+
+def test_bad_weights_flow_and_output_are_named(env, tmp_path, monkeypatch):
+    import torch
+
+    from dattt_nb.data import flow as flow_module
+    from dattt_nb.segment import compute_flow
+
+    state = env["model"].state_dict()
+    name = next(k for k, v in state.items() if v.is_floating_point())
+    state = {**state, name: torch.full_like(state[name], float("nan"))}
+    ckpt = torch.load(env["checkpoint"], weights_only=True)
+    torch.save({**ckpt, "model": state}, tmp_path / "nan.pt")
+    with pytest.raises(ValueError, match=f"weight tensor '{name}' has NaN or inf values"):
+        segment_video(env["clip"], env["settings"], checkpoint=tmp_path / "nan.pt", progress=False)
+    (tmp_path / "taken").write_text("a file")
+    with pytest.raises(NotADirectoryError, match="output folder .*taken is a file"):
+        segment_video(env["clip"], env["settings"], model=env["model"], out_dir=tmp_path / "taken", progress=False)
+
+    frames, names = read_video(env["clip"])
+    real = flow_module.estimate_flow
+
+    def inf_in_frame_2(*args, **kw):
+        flow = real(*args, **kw)
+        flow[2, 0, 0] = np.inf
+        return flow
+
+    monkeypatch.setattr(flow_module, "estimate_flow", inf_in_frame_2)
+    with pytest.raises(ValueError, match=r"the dis flow of frame\(s\) 00002 is not finite"):
+        compute_flow(frames, "dis", frame_names=names)

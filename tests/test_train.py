@@ -109,8 +109,39 @@ def test_loading_into_another_architecture_lists_the_mismatch(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_checkpoint(tmp_path / "nothing.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="unreadable"):
+    with pytest.raises(ValueError, match="junk.pt is not a torch checkpoint"):
         load_checkpoint(tmp_path / "junk.pt")
+
+
+def test_damaged_checkpoints_are_named_clearly(tmp_path):
+    from dattt_nb.train.checkpoint import save_checkpoint
+
+    with pytest.raises(IsADirectoryError, match="is a directory, expected a .pt file"):
+        load_checkpoint(tmp_path)
+    good = save_checkpoint(tmp_path / "good.pt", config={}, model=build_model(_settings()).state_dict())
+    (tmp_path / "cut.pt").write_bytes(good.read_bytes()[:2000])
+    with pytest.raises(ValueError, match="cut.pt is damaged or not a dattt-nb checkpoint"):
+        load_checkpoint(tmp_path / "cut.pt")
+    state = build_model(_settings()).state_dict()
+    name = next(k for k, v in state.items() if v.is_floating_point())
+    state[name][(0,) * state[name].dim()] = float("inf")
+    save_checkpoint(tmp_path / "inf.pt", config={}, model=state)
+    with pytest.raises(ValueError, match=f"inf.pt: weight tensor '{name}' has NaN or inf values"):
+        load_checkpoint(tmp_path / "inf.pt")
+
+
+def test_a_run_of_fewer_steps_never_replaces_a_longer_one(tmp_path, data, capsys):
+    s = _settings(train_steps=3, val_every=10)
+    train(s, out_dir=tmp_path, data=data, progress=False)
+    before = (tmp_path / "last.pt").read_bytes()
+    with pytest.raises(FileExistsError, match="holds a finished run of 3 steps .* with 2 .*not replacing it"):
+        train(_settings(train_steps=2, val_every=10), out_dir=tmp_path, data=data, progress=False)
+    assert (tmp_path / "last.pt").read_bytes() == before
+    orphan = tmp_path / ".last.pt.k2j9x1ab.pt"  # what a save killed mid-write leaves (utils.atomic_path)
+    orphan.write_bytes(b"half a checkpoint")
+    capsys.readouterr()
+    assert train(s, out_dir=tmp_path, data=data, progress=False)["trained_steps"] == 0
+    assert not orphan.exists() and "removed 1 temporary file(s) of an interrupted save" in capsys.readouterr().out
 
 
 def test_load_or_train_trains_once_then_loads(tmp_path, monkeypatch, data):
@@ -156,6 +187,16 @@ def test_evaluate_split_scores_each_video(data):
     expected = [jaccard(v.masks.numpy(), np.ones_like(v.masks.numpy())).mean() for v in videos]
     assert np.allclose(table["J"], expected, atol=1e-6)
     assert ((table["F"] >= 0) & (table["F"] <= 1)).all()
+
+    class NanOnSecondFrame(AllForeground):
+        def forward(self, image, flow):
+            out = torch.full_like(image[:, :1], 10.0)
+            out[1] = float("nan")
+            return out, None
+
+    with pytest.raises(ValueError, match=f"video '{videos[0].name}': the model's mask or depth is not finite "
+                                         r"\(NaN/inf\) on frame\(s\) 00001"):
+        evaluate_split(NanOnSecondFrame(), videos, _settings())
 
 
 @pytest.mark.slow  # ~30 s: two fresh Python processes import torch + timm

@@ -8,7 +8,7 @@ import torch
 
 from _ttt_helpers import CI, ci_model, same, state, tiny_video
 from dattt_nb.metrics import evaluate_video
-from dattt_nb.ttt.runner import results_table, run_ttt, write_results
+from dattt_nb.ttt.runner import NonFiniteError, check_nonfinite, results_table, run_ttt, write_results
 
 
 @pytest.fixture(scope="module")
@@ -64,12 +64,66 @@ def test_the_callers_model_is_untouched(trained):
     assert same(before, state(trained)) and not trained.training
 
 
-def test_non_finite_steps_are_counted_and_the_run_goes_on(trained):
-    video = tiny_video("bad", frames=3)
-    video.frames[1, :, :2, :2] = float("nan")
-    v = _run(trained, [video], strategy="momentum", epochs=1).videos[0]
-    assert v.nonfinite == 1 and v.skipped == 1 and v.steps == 3
+def test_non_finite_steps_are_counted_and_the_run_goes_on(trained, monkeypatch):
+    from dattt_nb.ttt import objectives
+
+    real, calls = objectives.OBJECTIVES["depth"], []
+
+    def nan_on_second_call(model, batch):
+        calls.append(1)
+        loss = real(model, batch)
+        return loss * float("nan") if len(calls) == 2 else loss
+
+    monkeypatch.setitem(objectives.OBJECTIVES, "depth", nan_on_second_call)
+    result = _run(trained, [tiny_video("bad", frames=3)], strategy="momentum", epochs=1)
+    v = result.videos[0]
+    assert v.nonfinite == 1 and v.skipped == 1 and v.steps == 3 and v.fallback == 0
     assert v.masks.shape == (3, 32, 32)
+    with pytest.raises(NonFiniteError, match=r"skipped 1 of 3 steps \(33%\) as non-finite .* --allow-nonfinite"):
+        check_nonfinite(result)
+    check_nonfinite(result, max_share=0.5)  # within a larger allowance
+
+
+def test_nan_or_inf_in_a_frames_input_is_an_error_naming_the_frame(trained):
+    video = tiny_video("bad", frames=3)
+    video.flow[1, :, :2, :2] = float("inf")
+    with pytest.raises(NonFiniteError, match="video 'bad': the frame or flow of frame.s. 00001 holds NaN or inf"):
+        run_ttt(trained, [video], CI, strategy="none", progress=False)
+
+
+def test_non_finite_predictions_fall_back_to_the_trained_weights(trained, monkeypatch):
+    """Adapted weights that turn NaN: those frames are predicted with the trained weights, counted and warned."""
+    from dattt_nb.ttt.engine import TTTEngine
+    from dattt_nb.utils import DatttWarning
+
+    step = TTTEngine.step
+
+    def poisoned(self, optimizer, video, t):
+        info = step(self, optimizer, video, t)
+        if t == 1:
+            with torch.no_grad():
+                self.params[0].fill_(float("nan"))
+        return info
+
+    video = tiny_video("poisoned", frames=3)
+    base = run_ttt(trained, [video], CI, strategy="none", progress=False).videos[0]
+    monkeypatch.setattr(TTTEngine, "step", poisoned)
+    with pytest.warns(DatttWarning, match="2 frame.s. .00001, 00002.* predicted with the trained weights"):
+        v = _run(trained, [video], strategy="momentum", epochs=1).videos[0]
+    assert v.fallback == 2 and v.nonfinite == 1  # frame 2's step met the NaN weights
+    assert torch.equal(v.masks[1:], base.masks[1:]) and v.masks[1:].any(), "trained prediction, not an empty mask"
+    assert np.array_equal(v.J_frames[1:], base.J_frames[1:])
+
+
+def test_a_model_with_nan_weights_is_refused_naming_the_tensor(trained):
+    import copy
+
+    broken = copy.deepcopy(trained)
+    name, weight = next(iter(broken.named_parameters()))
+    with torch.no_grad():
+        weight.view(-1)[0] = float("nan")
+    with pytest.raises(ValueError, match=f"the trained model: weight tensor '{name}' has NaN or inf"):
+        run_ttt(broken, [tiny_video()], CI, strategy="none", progress=False)
 
 
 def test_table_and_files(trained, tmp_path):

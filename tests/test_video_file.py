@@ -121,3 +121,19 @@ def test_writers_reject_bad_frames(tmp_path):
 
 def test_fps_of_a_frame_folder_is_the_default(tmp_path):
     assert video_fps(tmp_path, default=7.0) == 7.0
+
+
+def test_gaps_in_numbered_frames_and_bad_options(tmp_path):
+    from dattt_nb.utils import DatttWarning
+
+    clip = smooth_clip(t=4)
+    write_frame_folder(clip, tmp_path, ["00000", "00001", "00003", "00004"], ext=".png")
+    with pytest.raises(ValueError, match=r"frame\(s\) 00002 missing .* --allow-gaps"):
+        read_video(tmp_path)
+    with pytest.warns(DatttWarning, match="00002 missing"):
+        _, names = read_video(tmp_path, allow_gaps=True)
+    assert names == ["00000", "00001", "00003", "00004"]
+    with pytest.raises(ValueError, match=r"--resize-long \(resize_long\) must be .* >= 1 pixel, got -5"):
+        read_video(tmp_path, resize_long=-5, allow_gaps=True)
+    with pytest.raises(ValueError, match=r"--max-frames \(max_frames\) must be >= 0"):
+        read_video(tmp_path, max_frames=-1, allow_gaps=True)

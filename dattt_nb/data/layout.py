@@ -16,8 +16,10 @@ sparse annotations (FBMS, YouTube-VOS every 5th frame); every file is written at
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -27,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dattt_nb.utils import atomic_path, atomic_write_json
+from dattt_nb.utils import DatttWarning, atomic_path, atomic_write_json, warn
 
 FRAMES, MASKS, FLOW, FLOW_RAW, DEPTH = "JPEGImages", "Annotations", "Flow", "FlowRaw", "Depth"
 FLOW_GT, DEPTH_GT = "FlowGT", "DepthGT"
@@ -65,7 +67,7 @@ class Video:
 # --- paths --------------------------------------------------------------------------------------
 
 def natural_key(name: str) -> list:
-    """Sort key that orders ``frame2`` before ``frame10``."""
+    """Sort key that orders ``frame2`` before ``frame10``: the one frame order of every reader and of ``eval``."""
     return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
 
 
@@ -103,15 +105,57 @@ def list_videos(root: str | Path) -> list[str]:
 
 
 def image_files(folder: Path, exts: Sequence[str] = IMAGE_EXTS) -> list[Path]:
-    """Image files of a folder in natural order (hidden and temporary files skipped)."""
+    """Image files of a folder in natural order (hidden and temporary files skipped); two files of one frame
+    name (``00003.jpg`` and ``00003.png``) are an error."""
+    folder = Path(folder)
     if not folder.is_dir():
         return []
-    return sorted((p for p in folder.iterdir() if p.suffix.lower() in exts and not p.name.startswith(".")),
-                  key=lambda p: natural_key(p.stem))
+    files = sorted((p for p in folder.iterdir() if p.suffix.lower() in exts and not p.name.startswith(".")),
+                   key=lambda p: (natural_key(p.stem), p.suffix.lower()))
+    stems = [p.stem for p in files]
+    if len(set(stems)) < len(stems):
+        twins = [p.name for p in files if stems.count(p.stem) > 1]
+        raise ValueError(f"{folder} has several files for one frame name: {', '.join(twins[:10])}"
+                         f"{' …' if len(twins) > 10 else ''}; keep one file per frame")
+    return files
 
 
-def frame_files(root: str | Path, name: str) -> list[Path]:
-    """The frame files of one video; clear errors for a missing or empty video."""
+_NUMBERED = re.compile(r"(.*?)(\d+)")
+
+
+def missing_frames(names: Sequence[str]) -> list[str]:
+    """Names missing from a numbered sequence (``00000, 00001, 00003`` → ``['00002']``); the step is the sequence's
+    own (YouTube-VOS numbers every 5th frame). [] when the names are not one numbered sequence."""
+    parts = [_NUMBERED.fullmatch(n) for n in names]
+    if len(names) < 3 or not all(parts) or len({m.group(1) for m in parts}) > 1:
+        return []
+    numbers = [int(m.group(2)) for m in parts]
+    step = math.gcd(*(b - a for a, b in zip(numbers, numbers[1:])))
+    if step <= 0:
+        return []
+    width = min(len(m.group(2)) for m in parts)
+    prefix = parts[0].group(1)
+    have = set(numbers)
+    return [f"{prefix}{k:0{width}d}" for k in range(numbers[0], numbers[-1], step) if k not in have]
+
+
+def check_sequence(files: Sequence[Path], allow_gaps: bool = False) -> None:
+    """A gap in numbered frames is an error listing the missing names (flow would span it); ``allow_gaps``: a
+    warning instead."""
+    missing = missing_frames([p.stem for p in files])
+    if not missing:
+        return
+    shown = ", ".join(missing[:10]) + (f" … ({len(missing)} in all)" if len(missing) > 10 else "")
+    where = files[0].parent
+    if not allow_gaps:
+        raise ValueError(f"{where}: frame(s) {shown} missing from the numbered sequence {files[0].stem} … "
+                         f"{files[-1].stem}; restore them, or treat the frames as consecutive with --allow-gaps "
+                         f"(allow_gaps=True; for a dataset, \"allow_gaps\": true in its {MANIFEST})")
+    warn(f"{where}: frame(s) {shown} missing from the numbered sequence; its neighbours are treated as consecutive")
+
+
+def frame_files(root: str | Path, name: str, allow_gaps: bool = False) -> list[Path]:
+    """The frame files of one video; clear errors for a missing or empty video, duplicate names and gaps."""
     folder = kind_dir(check_root(root), FRAMES) / name
     if not folder.is_dir():
         raise FileNotFoundError(f"no video {name!r} in {root}: expected the folder {folder}; "
@@ -119,17 +163,25 @@ def frame_files(root: str | Path, name: str) -> list[Path]:
     files = image_files(folder)
     if not files:
         raise ValueError(f"video {name!r} is empty: {folder} holds no frames ({', '.join(IMAGE_EXTS)})")
+    check_sequence(files, allow_gaps)
     return files
 
 
 # --- readers ------------------------------------------------------------------------------------
 
 def read_rgb(path: str | Path) -> np.ndarray:
-    """An image as (H, W, 3) uint8 RGB; grayscale, RGBA, palette and 16-bit images are converted."""
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    """An image as (H, W, 3) uint8 RGB; grayscale, RGBA, palette and 16-bit images are converted. A truncated
+    image is an error (decoded from memory, OpenCV refuses it; ``cv2.imread`` would fill a JPEG's rest with grey)."""
+    try:
+        data = Path(path).read_bytes()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise ValueError(f"frame {path} does not exist; expected an RGB/grayscale image") from None
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
     if img is None:
-        state = "does not exist" if not Path(path).exists() else "is unreadable (truncated or not an image)"
-        raise ValueError(f"frame {path} {state}; expected an RGB/grayscale image")
+        if data[:2] == b"\xff\xd8" and not data.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9"):
+            raise ValueError(f"frame {path} is truncated (its JPEG data ends before the image does); "
+                             "expected a complete image")
+        raise ValueError(f"frame {path} is unreadable (truncated or not an image); expected an RGB/grayscale image")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
@@ -167,9 +219,9 @@ def read_depth(path: str | Path) -> np.ndarray:
     return img.astype(np.float32) / scale
 
 
-def read_frames(root: str | Path, name: str) -> tuple[np.ndarray, list[str]]:
+def read_frames(root: str | Path, name: str, allow_gaps: bool = False) -> tuple[np.ndarray, list[str]]:
     """All frames of a video as (T, H, W, 3) uint8 and their names (file stems)."""
-    files = frame_files(root, name)
+    files = frame_files(root, name, allow_gaps)
     frames = [read_rgb(p) for p in files]
     h, w = frames[0].shape[:2]
     for p, f in zip(files, frames):
@@ -263,6 +315,66 @@ def write_manifest(root: str | Path, manifest: dict) -> None:
         atomic_write_json(Path(root) / MANIFEST, manifest)
 
 
+# --- ground truth of a user's video ------------------------------------------------------------
+
+def find_annotations(source: str | Path) -> Path | None:
+    """For a frame folder in the DAVIS layout (``<root>/JPEGImages[/480p]/<video>``) its ``Annotations`` folder."""
+    source = Path(source)
+    if not source.is_dir():
+        return None
+    for up in (source.parent, source.parent.parent):
+        if up.name == FRAMES:
+            root = up.parent
+            ann = kind_dir(root, MASKS) / source.name
+            return ann if image_files(ann) else None
+    return None
+
+
+def annotation_dir(gt: str | Path, video: str) -> Path:
+    """The folder of one video's masks: ``gt`` itself when it holds PNGs, else ``<gt>/Annotations[/480p]/<video>``
+    or ``<gt>/<video>``."""
+    gt = Path(gt)
+    if not gt.is_dir():
+        raise FileNotFoundError(f"ground-truth folder {gt} does not exist; expected a folder of <frame>.png masks "
+                                f"or a DAVIS root with Annotations/<video>/")
+    candidates = [gt, kind_dir(gt, MASKS) / video, gt / video]
+    for folder in candidates:
+        if image_files(folder, (".png",)):
+            return folder
+    raise FileNotFoundError(f"no masks for video {video!r} under {gt}: looked for PNG files in "
+                            f"{', '.join(str(c) for c in candidates)}")
+
+
+def read_annotations(gt: str | Path, video: str, frame_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Ground truth matched to frames by name → ((T, H, W) bool, (T,) annotated); frames without a PNG are
+    unannotated (sparse ground truth, e.g. FBMS). Checked as ``eval`` checks predictions: every mask up to the
+    last frame names a frame (later ones belong to frames cut off, e.g. by ``max_frames``); all have one size."""
+    folder = annotation_dir(gt, video)
+    files = {p.stem: p for p in image_files(folder, (".png",))}
+    present = [n for n in frame_names if n in files]
+    if not present:
+        raise ValueError(f"no mask in {folder} matches a frame name ({frame_names[0]} … {frame_names[-1]}); "
+                         f"masks there are named e.g. {sorted(files)[:3]}: name them like the frames")
+    known = set(frame_names)
+    last = natural_key(frame_names[-1])
+    orphans = [n for n in sorted(files, key=natural_key) if n not in known and natural_key(n) < last]
+    if orphans:
+        shown = ", ".join(files[n].name for n in orphans[:5]) + (" …" if len(orphans) > 5 else "")
+        raise ValueError(f"{folder} has {len(orphans)} mask(s) that match no frame of {video!r}: {shown} (frames: "
+                         f"{frame_names[0]} … {frame_names[-1]}, {len(frame_names)} in all); name masks like frames")
+    first = read_mask(files[present[0]])
+    masks = np.zeros((len(frame_names), *first.shape), bool)
+    annotated = np.zeros(len(frame_names), bool)
+    for t, n in enumerate(frame_names):
+        if n in files:
+            m = first if n == present[0] else read_mask(files[n])
+            if m.shape != first.shape:
+                raise ValueError(f"mask {files[n]} is {m.shape[1]}x{m.shape[0]}, expected {first.shape[1]}x"
+                                 f"{first.shape[0]} like {files[present[0]].name}")
+            masks[t], annotated[t] = m, True
+    return masks, annotated
+
+
 # --- tensors ------------------------------------------------------------------------------------
 
 def _size_hw(size) -> tuple[int, int] | None:
@@ -279,35 +391,52 @@ def _resize(x: torch.Tensor, hw, mode: str, chunk: int = 32) -> torch.Tensor:
     return torch.cat([F.interpolate(x[i:i + chunk], size=hw, **kw) for i in range(0, len(x), chunk)])
 
 
-def _image_tensor(arr: np.ndarray, hw) -> torch.Tensor:
-    """(T, H, W, 3) uint8 → (T, 3, h, w) float32 in [0, 1], converted chunk by chunk."""
+def image_tensor(arr: np.ndarray, hw=None) -> torch.Tensor:
+    """(T, H, W, 3) uint8 → (T, 3, h, w) float32 in [0, 1] (bilinear, antialiased), converted chunk by chunk."""
     out = []
     for i in range(0, len(arr), 32):
         x = torch.from_numpy(np.ascontiguousarray(arr[i:i + 32])).permute(0, 3, 1, 2).float().div_(255.0)
-        out.append(_resize(x, hw, "bilinear").clamp_(0, 1))
+        out.append(_resize(x, _size_hw(hw), "bilinear").clamp_(0, 1))
     return torch.cat(out)
 
 
+def upsample_masks(masks, hw: tuple[int, int], chunk: int = 16) -> np.ndarray:
+    """(T, h, w) bool masks → (T, H, W) bool: bilinear on the 0/1 map, threshold 0.5 (smooth, not blocky, edges)."""
+    masks = torch.as_tensor(masks)
+    if tuple(masks.shape[-2:]) == tuple(hw):
+        return masks.cpu().numpy().astype(bool)
+    out = [F.interpolate(masks[i:i + chunk, None].float(), size=tuple(hw), mode="bilinear",
+                         align_corners=False)[:, 0] > 0.5 for i in range(0, len(masks), chunk)]
+    return torch.cat(out).cpu().numpy()
+
+
 def load_video(root: str | Path, name: str, size=None, with_flow: bool = True, with_depth: bool = True,
-               sparse: bool | None = None) -> Video:
+               sparse: bool | None = None, allow_gaps: bool | None = None) -> Video:
     """Decode one video once into tensors; ``size`` (int = square, or (H, W)) resizes to the model's input.
 
     Frames and colour-coded flow are resized bilinearly (antialiased), masks and depth by nearest neighbour.
-    ``sparse`` allows masks for a subset of frames (default: ``dataset.json``'s ``sparse_annotations``).
+    ``sparse`` allows masks for a subset of frames (default: ``dataset.json``'s ``sparse_annotations``);
+    ``allow_gaps`` numbered frames with gaps, with a warning (default: silently when ``dataset.json`` declares
+    ``allow_gaps``, as for YouTube-VOS, whose numbering skips).
     """
     root = check_root(root)
+    manifest = read_manifest(root) if sparse is None or allow_gaps is None else {}
     if sparse is None:
-        sparse = bool(read_manifest(root).get("sparse_annotations", False))
-    frames_np, names = read_frames(root, name)
+        sparse = bool(manifest.get("sparse_annotations", False))
+    declared = allow_gaps is None and bool(manifest.get("allow_gaps", False))  # the dataset's numbering skips
+    with warnings.catch_warnings():
+        if declared:
+            warnings.simplefilter("ignore", DatttWarning)
+        frames_np, names = read_frames(root, name, bool(allow_gaps) or declared)
     hw = frames_np.shape[1:3]
     out_hw = _size_hw(size)
-    frames = _image_tensor(frames_np, out_hw)
+    frames = image_tensor(frames_np, out_hw)
     masks_np, annotated_np = read_masks(root, name, names, hw, sparse=sparse)
     masks = annotated = None
     if masks_np is not None:
         masks = _resize(torch.from_numpy(masks_np)[:, None].float(), out_hw, "nearest")[:, 0] > 0.5
         annotated = None if annotated_np.all() else torch.from_numpy(annotated_np)
-    flow = _image_tensor(read_flow_rgb(root, name, names, hw), out_hw) if with_flow else None
+    flow = image_tensor(read_flow_rgb(root, name, names, hw), out_hw) if with_flow else None
     depth = None
     if with_depth:
         depth = _resize(torch.from_numpy(read_depths(root, name, names, hw))[:, None], out_hw, "nearest")[:, 0]
@@ -359,14 +488,29 @@ def write_frames(root, name, frames: np.ndarray, frame_names=None) -> list[str]:
     return names
 
 
-def write_masks(root, name, masks: np.ndarray, frame_names=None, annotated=None) -> None:
-    """Masks (T, H, W) bool → ``Annotations/<video>/<frame>.png`` (0/255); only ``annotated`` frames if given."""
+def write_mask(path: str | Path, mask: np.ndarray) -> Path:
+    """One mask (H, W) → a 0/255 PNG, atomically: the package's one mask writer."""
+    _write_image(Path(path), (np.asarray(mask) > 0).astype(np.uint8) * 255)
+    return Path(path)
+
+
+def write_mask_pngs(folder: str | Path, masks: np.ndarray, frame_names=None, annotated=None,
+                    progress: bool = False) -> Path:
+    """Masks (T, H, W) → ``<folder>/<frame>.png`` (0/255); only the ``annotated`` frames when given."""
+    from dattt_nb.utils import progress as bar
+
     masks = np.asarray(masks)
     names = _names(len(masks), frame_names)
     keep = np.ones(len(masks), bool) if annotated is None else np.asarray(annotated, bool)
-    for n, m, k in zip(names, masks, keep):
+    for n, m, k in bar(list(zip(names, masks, keep)), progress, desc="write masks", unit="frame", leave=False):
         if k:
-            _write_image(Path(root) / MASKS / name / f"{n}.png", (m > 0).astype(np.uint8) * 255)
+            write_mask(Path(folder) / f"{n}.png", m)
+    return Path(folder)
+
+
+def write_masks(root, name, masks: np.ndarray, frame_names=None, annotated=None) -> None:
+    """Masks (T, H, W) bool → ``Annotations/<video>/<frame>.png`` (0/255); only ``annotated`` frames if given."""
+    write_mask_pngs(Path(root) / MASKS / name, masks, frame_names, annotated)
 
 
 def write_flow(root, name, flow_rgb=None, flow_raw=None, frame_names=None, raw_kind: str = FLOW_RAW) -> None:

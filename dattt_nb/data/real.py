@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from dattt_nb.data.layout import (DEPTH, FLOW, FRAMES, JPEG_QUALITY, MASKS, image_files, kind_dir, natural_key,
-                                  read_manifest, read_mask, read_rgb, write_manifest)
+                                  read_manifest, read_mask, read_rgb, write_manifest, write_mask)
 from dattt_nb.utils import atomic_path
 
 # --- registry -----------------------------------------------------------------------------------
@@ -155,12 +155,6 @@ def _link_file(src: Path, dst: Path, link: bool) -> None:
         os.symlink(src.resolve(), tmp) if link else shutil.copyfile(src, tmp)
 
 
-def _write_mask(path: Path, mask: np.ndarray) -> None:
-    with atomic_path(path) as tmp:
-        if not cv2.imwrite(str(tmp), mask.astype(np.uint8) * 255):
-            raise OSError(f"could not write {path}")
-
-
 def _number(stem: str, video: str = "") -> int | None:
     """The last integer in a file stem once the video name is removed (``cars1_01_gt`` → 1)."""
     nums = re.findall(r"\d+", stem.replace(video, "") if video else stem)
@@ -198,7 +192,7 @@ def _convert_video(dst: Path, video: str, frames: list[Path], mask_sets: list[li
             m = binarize(path)
             merged[i] = m if i not in merged else merged[i] | m
     for i, m in merged.items():
-        _write_mask(dst / MASKS / video / f"{names[i]}.png", m)
+        write_mask(dst / MASKS / video / f"{names[i]}.png", m)
     return len(frames), len(merged)
 
 
@@ -295,7 +289,7 @@ def convert_youtube_vos(src, dst, videos=None, link: bool = True) -> Path:
 
     counts = {v: _convert_video(dst, v, image_files(frames_root / v), _mask_sets(src / MASKS / v), link,
                                 rename=False) for v in tqdm(names, desc="YouTube-VOS", leave=False)}
-    return _finish(dst, "youtube-vos", src, counts)
+    return _finish(dst, "youtube-vos", src, counts, allow_gaps=True)  # numbered with steps that vary
 
 
 def _fbms_mask(video: str) -> Callable[[Path], np.ndarray]:

@@ -12,7 +12,7 @@ from typing import Iterator, Sequence
 import cv2
 import numpy as np
 
-from dattt_nb.data.layout import IMAGE_EXTS, image_files, read_rgb
+from dattt_nb.data.layout import IMAGE_EXTS, check_sequence, image_files, read_rgb
 from dattt_nb.utils import atomic_path
 
 VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".gif")
@@ -26,19 +26,22 @@ def is_video_file(path: str | Path) -> bool:
 
 
 def read_video(source: str | Path, max_frames: int | None = None, resize_long: int | None = None,
-               backend: str = "auto", progress: bool = False) -> tuple[np.ndarray, list[str]]:
+               backend: str = "auto", progress: bool = False,
+               allow_gaps: bool = False) -> tuple[np.ndarray, list[str]]:
     """A folder of frames (jpg/png..., natural order) or a video file → ((T, H, W, 3) uint8 RGB, frame names).
 
     ``max_frames`` keeps the first frames only (0 or None = all); ``resize_long`` scales every frame so its long
-    side has that many pixels (aspect kept). Errors name the file and what was expected.
+    side has that many pixels (aspect kept). Numbered frames with a gap are an error unless ``allow_gaps``.
+    Errors name the file and what was expected.
     """
+    check_frame_options(max_frames, resize_long)
     source = Path(source)
     if not source.exists():
         raise FileNotFoundError(f"video {source} does not exist; expected a folder of frames "
                                 f"({', '.join(IMAGE_EXTS)}) or a video file ({', '.join(VIDEO_EXTS)})")
     limit = max_frames if max_frames and max_frames > 0 else None
     if source.is_dir():
-        frames, names = _read_folder(source, limit, progress)
+        frames, names = _read_folder(source, limit, progress, allow_gaps)
     elif is_video_file(source):
         frames = _read_file(source, limit, backend)
         names = [f"{t:05d}" for t in range(len(frames))]
@@ -50,8 +53,17 @@ def read_video(source: str | Path, max_frames: int | None = None, resize_long: i
     return np.stack(frames), names
 
 
-def _read_folder(folder: Path, limit: int | None, progress: bool) -> tuple[list[np.ndarray], list[str]]:
-    """Frames of a folder in natural order; every frame must have the size of the first."""
+def check_frame_options(max_frames: int | None, resize_long: int | None) -> None:
+    """``max_frames`` ≥ 0 (0 = all) and ``resize_long`` ≥ 1 pixel, else one clear error naming the option."""
+    if max_frames is not None and int(max_frames) < 0:
+        raise ValueError(f"--max-frames (max_frames) must be >= 0 (0 = all frames), got {max_frames}")
+    if resize_long is not None and int(resize_long) < 1:
+        raise ValueError(f"--resize-long (resize_long) must be a long side of >= 1 pixel, got {resize_long}")
+
+
+def _read_folder(folder: Path, limit: int | None, progress: bool,
+                 allow_gaps: bool = False) -> tuple[list[np.ndarray], list[str]]:
+    """Frames of a folder in natural order; every frame must have the size of the first; no gap in the numbers."""
     from tqdm.auto import tqdm
 
     files = image_files(folder)
@@ -64,6 +76,7 @@ def _read_folder(folder: Path, limit: int | None, progress: bool) -> tuple[list[
             hint = " It looks like a DAVIS-layout root: pass one video's folder, e.g. <root>/JPEGImages/480p/<video>."
         raise ValueError(f"folder {folder} holds no images; expected video frames ({', '.join(IMAGE_EXTS)}), "
                          f"found {found}.{hint}")
+    check_sequence(files, allow_gaps)
     files = files[:limit] if limit else files
     frames = []
     for path in tqdm(files, desc=f"read {folder.name}", unit="frame", disable=not progress, leave=False):
@@ -164,14 +177,20 @@ def video_fps(source: str | Path, default: float = DEFAULT_FPS) -> float:
     return float(fps) if fps and np.isfinite(fps) and 0 < fps < 1000 else default
 
 
+def long_side_size(hw: tuple[int, int], long_side: int) -> tuple[int, int]:
+    """(H, W) scaled so that max(H, W) == ``long_side``, aspect kept (the size :func:`resize_long_side` makes)."""
+    h, w = hw
+    scale = long_side / max(h, w)
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
 def resize_long_side(frame: np.ndarray, long_side: int) -> np.ndarray:
     """Scale an (H, W, ...) image so that max(H, W) == ``long_side`` (aspect kept; area filter when shrinking)."""
     h, w = frame.shape[:2]
-    scale = long_side / max(h, w)
-    if scale == 1:
+    if long_side == max(h, w):
         return frame
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    nh, nw = long_side_size((h, w), long_side)
+    return cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA if long_side < max(h, w) else cv2.INTER_LINEAR)
 
 
 # --- writers ------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from dattt_nb.config import PROFILES, Settings, run_dir
-from dattt_nb.utils import atomic_torch_save
+from dattt_nb.utils import atomic_torch_save, check_finite
 
 LAMBDA_AUX = 1.0  # weight of the auxiliary loss in stage 1 (TTT-Rot / TTT-MAE; Sun et al. 2020 sum them unweighted)
 
@@ -152,18 +152,34 @@ def save_checkpoint(path: str | Path, **state) -> Path:
 
 
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
-    """Read a checkpoint with ``torch.load(weights_only=True)``; clear errors for missing/corrupt files."""
+    """Read a checkpoint with ``torch.load(weights_only=True)``; clear errors for missing, foreign or corrupt
+    files and for weights that are not finite (NaN/inf)."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"checkpoint {path} is a directory, expected a .pt file (e.g. {path}/best.pt)")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist; train it with dattt_nb.train.load_or_train "
                                 f"or `python -m dattt_nb.train`")
+    if not _looks_like_torch(path):
+        raise ValueError(f"{path} is not a torch checkpoint (no torch.save archive inside); expected a .pt file "
+                         "written by dattt_nb.train")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:
-        raise ValueError(f"checkpoint {path} is unreadable ({type(err).__name__}: {err}); delete it to retrain") from err
+        first = (str(err).strip().splitlines() or [""])[0]
+        raise ValueError(f"checkpoint {path} is damaged or not a dattt-nb checkpoint ({type(err).__name__}: "
+                         f"{first}); if dattt-nb wrote it, delete it to retrain") from err
     if not isinstance(ckpt, dict) or "model" not in ckpt:
         raise ValueError(f"checkpoint {path} is not a dattt-nb checkpoint (expected a dict with 'model' and 'config')")
+    check_finite(ckpt["model"], f"checkpoint {path}")
     return ckpt
+
+
+def _looks_like_torch(path: Path) -> bool:
+    """A ``torch.save`` file by its first bytes: a zip archive (torch ≥ 1.6) or a legacy pickle (0x80)."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    return head == b"PK\x03\x04" or head[:1] == b"\x80"
 
 
 def load_weights(model: nn.Module, state_dict: dict, source: str = "checkpoint") -> None:

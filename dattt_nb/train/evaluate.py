@@ -19,12 +19,26 @@ def predict_video(model, video, batch_size: int = 32, device=None):
             frames = video.frames[i:i + batch_size].to(device)
             flow = video.flow[i:i + batch_size].to(device)
             mask_logits, depth_logits = model(frames, flow)
+            check_finite_prediction(video, i, mask_logits, depth_logits)
             masks.append(torch.sigmoid(mask_logits[:, 0].float()).cpu())
             if depth_logits is not None:
                 depths.append(torch.sigmoid(depth_logits[:, 0].float()).cpu())
     finally:
         model.train(was_training)
     return torch.cat(masks), (torch.cat(depths) if depths else None)
+
+
+def check_finite_prediction(video, start: int, mask_logits, depth_logits) -> None:
+    """Mask or depth logits with NaN/inf (frames ``start``, ``start + 1``, ...) are an error naming the frames,
+    never a silent empty mask."""
+    finite = torch.isfinite(mask_logits).flatten(1).all(1)
+    if depth_logits is not None:
+        finite &= torch.isfinite(depth_logits).flatten(1).all(1)
+    bad = (~finite).nonzero().flatten().tolist()
+    if bad:
+        names = ", ".join(video.frame_names[start + j] for j in bad[:10]) + (" …" if len(bad) > 10 else "")
+        raise ValueError(f"video {video.name!r}: the model's mask or depth is not finite (NaN/inf) on frame(s) "
+                         f"{names}; its weights or these frames' inputs are broken")
 
 
 def score_video(video, mask_prob: torch.Tensor) -> dict:

@@ -171,6 +171,8 @@ def train(settings: Settings, variant: str | None = None, *, out_dir: str | Path
     state = dict(step=0, history={k: [] for k in HISTORY_KEYS}, val={"step": [], "J": [], "F": []},
                  best_J=-1.0, elapsed=0.0, finished=False, metrics={})
     rng_state = None
+    if main:
+        _remove_interrupted_saves(last_path, best_path)
     if resume and last_path.is_file():
         ckpt = load_checkpoint(last_path)
         if same_training(ckpt.get("config", {}), config):
@@ -182,9 +184,11 @@ def train(settings: Settings, variant: str | None = None, *, out_dir: str | Path
             for key in ("step", "history", "val", "best_J", "elapsed", "finished", "metrics"):
                 state[key] = ckpt.get(key, state[key])
             rng_state = ckpt.get("rng")
-        elif main:
-            print(f"[train] {last_path} was made with other settings {config_diff(ckpt['config'], config)}; "
-                  "starting from scratch")
+        else:
+            _refuse_fewer_steps(ckpt, last_path, settings.train_steps)
+            if main:
+                print(f"[train] {last_path} was made with other settings {config_diff(ckpt['config'], config)}; "
+                      "starting from scratch")
     if state["finished"] and state["step"] >= settings.train_steps:
         return _info(settings, variant, state, best_path, last_path, trained_steps=0)
 
@@ -317,6 +321,26 @@ def train(settings: Settings, variant: str | None = None, *, out_dir: str | Path
     if world > 1:
         dist.barrier()
     return info
+
+
+def _remove_interrupted_saves(*paths: Path) -> None:
+    """Delete the temporary files a killed save left beside ``last.pt`` / ``best.pt`` (they are never read)."""
+    from dattt_nb.utils import remove_stale_temporaries
+
+    removed = [p for path in paths for p in remove_stale_temporaries(path)]
+    if removed:
+        print(f"[train] removed {len(removed)} temporary file(s) of an interrupted save: "
+              f"{', '.join(p.name for p in removed)}")
+
+
+def _refuse_fewer_steps(ckpt: dict, last_path: Path, train_steps: int) -> None:
+    """Never replace a run of more steps with one of fewer (a finished model with an untrained one)."""
+    done = int(ckpt.get("step", 0))
+    if done > train_steps:
+        state = "a finished" if ckpt.get("finished") else "an unfinished"
+        raise FileExistsError(f"{last_path} holds {state} run of {done} steps and this run would replace it with "
+                              f"{train_steps} (train_steps); not replacing it: pass --force (force=True) to retrain, "
+                              f"or --out-dir to train elsewhere")
 
 
 def _info(settings, variant, state, best_path, last_path, trained_steps: int) -> dict:

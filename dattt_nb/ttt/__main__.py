@@ -46,6 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="also write the predicted masks as PNGs OUT/<video>/<frame>.png (default OUT: "
                         "<out-dir>/<split>_masks), at each frame's own size for real data (score them with "
                         "`dattt-nb eval --gt ROOT --pred OUT`)")
+    p.add_argument("--allow-nonfinite", action="store_true",
+                   help="write the results even when TTT skipped many steps as non-finite (NaN/inf)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -95,8 +97,11 @@ def run(args: argparse.Namespace) -> int:
     from dattt_nb.config import parse_overrides, resolve
     from dattt_nb.data.layout import list_videos
     from dattt_nb.train.checkpoint import trained_on
+    from dattt_nb.utils import check_output
 
     settings = resolve(args.profile, parse_overrides(args.param))
+    if args.out_dir:
+        check_output(args.out_dir, folder=True, what="--out-dir")
     rank, world, device = _distributed()
     if args.root:
         from dattt_nb.data.prepare import test_split_name
@@ -134,7 +139,7 @@ def _adapt(model, settings, args, split, root, names, size, rank, world, device)
     from dattt_nb.config import run_dir
     from dattt_nb.data.layout import load_split, read_manifest, write_masks
     from dattt_nb.native import write_native_masks
-    from dattt_nb.ttt.runner import run_ttt, write_results
+    from dattt_nb.ttt.runner import check_nonfinite, run_ttt, write_results
 
     real = read_manifest(root).get("kind") == "real"
     mine = names[rank::world]
@@ -162,6 +167,8 @@ def _adapt(model, settings, args, split, root, names, size, rank, world, device)
             by_name = {v.name: v for r in gathered for v in r.videos}
             result.videos = [by_name[n] for n in names]
     if rank == 0:
+        if not args.allow_nonfinite:
+            check_nonfinite(result)
         csv, js = write_results(result, out / stem, settings=settings)
         table = result.table()
         print(table[["method", "J", "F", "J_final", "steps", "nonfinite", "fps"]].to_string(

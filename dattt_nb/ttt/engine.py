@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from dattt_nb.ttt.objectives import NEEDS_REFERENCE, OBJECTIVES, TTTBatch, check_objective, params_for, prepare_bn
+from dattt_nb.utils import check_finite
 
 
 @dataclass
@@ -93,11 +94,19 @@ def make_adam(params: list[nn.Parameter], lr: float) -> torch.optim.Adam:
 
 @torch.no_grad()
 def predict(model: nn.Module, frames: Tensor, flows: Tensor) -> tuple[Tensor, Tensor | None]:
-    """Mask probability (B, H, W) and depth (B, H, W) (None without D_d) in eval mode, without gradients."""
+    """Mask probability (B, H, W) and depth (B, H, W) (None without D_d) in eval mode, without gradients.
+
+    A frame whose mask or depth logits are not finite gets a NaN mask (never a silent empty one): callers test
+    ``mask.isnan()`` on the device, without a synchronisation here.
+    """
     model.eval()
     mask_logits, depth_logits = model(frames, flows)
+    finite = torch.isfinite(mask_logits).flatten(1).all(1)
+    if depth_logits is not None:
+        finite &= torch.isfinite(depth_logits).flatten(1).all(1)
     depth = None if depth_logits is None else torch.sigmoid(depth_logits[:, 0])
-    return torch.sigmoid(mask_logits[:, 0]), depth
+    mask = torch.where(finite[:, None, None], torch.sigmoid(mask_logits[:, 0]), torch.nan)
+    return mask, depth
 
 
 @dataclass
@@ -121,6 +130,7 @@ class TTTEngine:
         self.model = copy.deepcopy(self.model)
         self.params = configure_model(self.model, self.objective)
         self.trained = snapshot(self.model)
+        check_finite(self.trained, "the trained model")
         self.reference = None  # the frozen trained model, kept only for objectives that anchor to it
         if self.objective.startswith(NEEDS_REFERENCE):  # also the study's <name>_evalmode variants
             self.reference = copy.deepcopy(self.model).eval().requires_grad_(False)

@@ -111,7 +111,8 @@ def _video_from_summary(d: dict, masks: dict) -> VideoResult:
         final_masks=torch.from_numpy(masks[f"final/{d['name']}"]) if f"final/{d['name']}" in masks else None,
         depth_std_frames=_array(d.get("depth_std_frames")), losses=[_nan(v) for v in d.get("losses", [])],
         step_depth_std=[_nan(v) for v in d.get("step_depth_std", [])], steps=int(d["steps"]),
-        skipped=int(d["skipped"]), nonfinite=int(d["nonfinite"]), seconds=float(d["seconds"]))
+        skipped=int(d["skipped"]), nonfinite=int(d["nonfinite"]), fallback=int(d.get("fallback", 0)),
+        seconds=float(d["seconds"]))
 
 
 def load_cached(folder: Path, split: str) -> tuple[dict | None, dict[str, VideoResult], dict[str, str]]:

@@ -20,6 +20,7 @@ from dattt_nb.ttt.engine import TTTEngine
 from dattt_nb.ttt.objectives import OBJECTIVE_LABELS
 from dattt_nb.ttt.strategies import STRATEGY_LABELS, get_strategy, n_predictions
 from dattt_nb.utils import progress as progress_bar
+from dattt_nb.utils import warn
 
 
 @dataclass
@@ -43,6 +44,7 @@ class VideoResult:
     steps: int = 0
     skipped: int = 0  # steps without an update (zero loss, BN, non-finite)
     nonfinite: int = 0  # non-finite loss/gradient: skipped and restored
+    fallback: int = 0  # frames whose adapted prediction was not finite: predicted with the trained weights
     seconds: float = 0.0
 
     @property
@@ -91,12 +93,33 @@ def results_table(result: TTTResult):
 
     rows = [dict(video=v.name, method=result.label, J=v.J, F=v.F, J_final=v.final_J, F_final=v.final_F,
                  frames=len(v.J_frames), steps=v.steps, skipped=v.skipped, nonfinite=v.nonfinite,
-                 seconds=v.seconds, fps=v.fps) for v in result.videos]
+                 fallback=v.fallback, seconds=v.seconds, fps=v.fps) for v in result.videos]
     return pd.DataFrame(rows).set_index("video")
 
 
+MAX_NONFINITE_SHARE = 0.1  # more TTT steps than this share skipped as non-finite: the run is not trusted
+
+
+class NonFiniteError(ValueError):
+    """TTT met NaN/inf it could not fall back from, or skipped too many steps as non-finite."""
+
+
+def check_nonfinite(result: "TTTResult", max_share: float = MAX_NONFINITE_SHARE) -> None:
+    """Raise when more than ``max_share`` of a video's TTT steps were skipped as non-finite (NaN/inf loss or
+    gradient): its masks come from weights that barely adapted, or from the fallback to the trained ones."""
+    bad = [v for v in result.videos if v.steps and v.nonfinite / v.steps > max_share]
+    if bad:
+        v = max(bad, key=lambda v: v.nonfinite / v.steps)
+        others = f" and {len(bad) - 1} other video(s)" if len(bad) > 1 else ""
+        raise NonFiniteError(
+            f"{result.label} skipped {v.nonfinite} of {v.steps} steps ({v.nonfinite / v.steps:.0%}) as non-finite "
+            f"(NaN/inf loss or gradient) on video {v.name!r}{others}, more than the {max_share:.0%} allowed: lower "
+            f"ttt_lr (now {result.lr:g}), or pass --allow-nonfinite (allow_nonfinite=True) to keep the result")
+
+
 class _Scores:
-    """Collects a strategy's predictions of one video: masks of the latest pass, J/F of every pass."""
+    """Collects a strategy's predictions of one video: masks of the latest pass, J/F of every pass, and which
+    predictions were not finite (NaN masks, see :func:`dattt_nb.ttt.engine.predict`)."""
 
     def __init__(self, video, passes: int):
         t, h, w = len(video), *video.frames.shape[-2:]
@@ -114,23 +137,59 @@ class _Scores:
         self.J, self.F = nan.clone(), nan.clone()
         self.final_J, self.final_F = torch.full((t,), math.nan, device=dev), torch.full((t,), math.nan, device=dev)
         self.depth_std = torch.full((t,), math.nan, device=dev)
+        self.bad = torch.zeros(max(passes, 1), t, dtype=torch.bool, device=dev)  # non-finite, per pass
+        self.final_bad = torch.zeros(t, dtype=torch.bool, device=dev)
+        self.latest_bad = torch.zeros(t, dtype=torch.bool, device=dev)  # the stored mask came from a NaN
 
     def add(self, p) -> None:
-        mask = p.mask > 0.5
+        mask, bad = p.mask > 0.5, p.mask.isnan().any()
         if p.pass_ == "final":
             if self.final is None:
                 self.final = torch.zeros_like(self.masks)
             self.final[p.t] = mask
+            self.final_bad[p.t] = bad
             j, f = self.final_J, self.final_F
         else:
             self.masks[p.t] = mask
+            self.bad[p.pass_, p.t] = bad
+            self.latest_bad[p.t] = bad
             if p.depth is not None:
                 self.depth_std[p.t] = p.depth.std()
             j, f = self.J[p.pass_], self.F[p.pass_]
-        if self.annotated[p.t]:
-            gt = self.gt[p.t:p.t + 1]
-            j[p.t] = jaccard_torch(gt, mask[None])[0]
-            f[p.t] = boundary_f_torch(gt, mask[None])[0]
+        self._score(p.t, mask, j, f)
+
+    def _score(self, t: int, mask, j, f) -> None:
+        if self.annotated[t]:
+            gt = self.gt[t:t + 1]
+            j[t] = jaccard_torch(gt, mask[None])[0]
+            f[t] = boundary_f_torch(gt, mask[None])[0]
+
+    def fall_back(self, engine: TTTEngine, video) -> int:
+        """Predict again, with the trained weights, every frame whose adapted prediction was not finite; returns
+        their number (one device sync per video). The trained model's own NaN/inf is an error."""
+        frames = (self.bad.any(0) | self.final_bad).nonzero().flatten().tolist()
+        if not frames:
+            return 0
+        engine.reset()
+        mask, depth = engine.predict(video, frames)
+        names = ", ".join(video.frame_names[t] for t in frames[:10]) + (" …" if len(frames) > 10 else "")
+        if mask.isnan().any():
+            raise NonFiniteError(f"video {video.name!r}: the trained model's mask or depth is not finite (NaN/inf) "
+                                 f"on frame(s) {names}; check those frames' pixels and flow and the weights")
+        for i, t in enumerate(frames):
+            m = mask[i] > 0.5
+            for row in self.bad[:, t].nonzero().flatten().tolist():
+                self._score(t, m, self.J[row], self.F[row])
+            if self.latest_bad[t]:
+                self.masks[t] = m
+                if depth is not None:
+                    self.depth_std[t] = depth[i].std()
+            if self.final_bad[t]:
+                self.final[t] = m
+                self._score(t, m, self.final_J, self.final_F)
+        warn(f"video {video.name!r}: the adapted weights gave a non-finite (NaN/inf) mask or depth on "
+             f"{len(frames)} frame(s) ({names}); those frames were predicted with the trained weights")
+        return len(frames)
 
 
 def _jsonable(x):
@@ -150,11 +209,22 @@ def _mean(x: np.ndarray) -> float:
     return float(np.nanmean(x)) if np.isfinite(x).any() else math.nan
 
 
+def check_inputs(video) -> None:
+    """Frames and flow must be finite: NaN/inf in one frame's input is an error naming the frame (one sync)."""
+    bad = ~(torch.isfinite(video.frames).flatten(1).all(1) & torch.isfinite(video.flow).flatten(1).all(1))
+    frames = bad.nonzero().flatten().tolist()
+    if frames:
+        names = ", ".join(video.frame_names[t] for t in frames[:10]) + (" …" if len(frames) > 10 else "")
+        raise NonFiniteError(f"video {video.name!r}: the frame or flow of frame(s) {names} holds NaN or inf; "
+                             "recompute the flow of those frames")
+
+
 def run_video(engine: TTTEngine, video, strategy: str = "loop", epochs: int = 1, frame_gap: int = 1,
               bar=None) -> VideoResult:
     """Episodic reset, then the strategy over one video (already on the engine's device), scored as it goes."""
     if video.flow is None:
         raise ValueError(f"video {video.name!r} has no flow: load it with with_flow=True (the model needs E_f's input)")
+    check_inputs(video)
     run = get_strategy(strategy, frame_gap)
     passes = epochs if strategy == "loop" else 1
     scores = _Scores(video, passes)
@@ -168,6 +238,7 @@ def run_video(engine: TTTEngine, video, strategy: str = "loop", epochs: int = 1,
             scores.add(p)
             if bar is not None:
                 bar.update(1)
+        fallback = scores.fall_back(engine, video)
     masks = scores.masks.cpu()
     seconds = time.perf_counter() - start
     J, F = scores.J.cpu().numpy(), scores.F.cpu().numpy()
@@ -179,7 +250,7 @@ def run_video(engine: TTTEngine, video, strategy: str = "loop", epochs: int = 1,
         final_masks=None if scores.final is None else scores.final.cpu(),
         depth_std_frames=scores.depth_std.cpu().numpy(), losses=[s.loss for s in steps],
         step_depth_std=[s.depth_std for s in steps], steps=len(steps), skipped=sum(s.skipped for s in steps),
-        nonfinite=sum(s.nonfinite for s in steps), seconds=seconds)
+        nonfinite=sum(s.nonfinite for s in steps), fallback=fallback, seconds=seconds)
 
 
 def run_ttt(model, videos, settings, strategy: str | None = None, objective: str | None = None,
