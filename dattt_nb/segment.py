@@ -152,7 +152,7 @@ def load_segmentation_model(settings: Settings, checkpoint: str | Path | None = 
     return model, {**{k: info.get(k) for k in keys}, "synthetic": settings.dataset == "synthetic"}
 
 
-SYNTHETIC_MODEL_WARNING = ("warning: this model was trained only on synthetic clips, not on real video: expect poor "
+SYNTHETIC_MODEL_WARNING = ("this model was trained only on synthetic clips, not on real video: expect poor "
                            "masks on real footage; for a real-data model run `dattt-nb prepare-real davis16-train "
                            "SRC data/davis16-train --depth precomputed:DIR` and `dattt-nb train --profile paper`, "
                            "then pass --checkpoint (see data/README.md)")
@@ -160,11 +160,11 @@ SYNTHETIC_MODEL_WARNING = ("warning: this model was trained only on synthetic cl
 
 def announce_model(info: dict) -> None:
     """Say which checkpoint segments the video and what it was trained on; warn about a synthetic-only model."""
-    import sys
+    from dattt_nb.utils import warn
 
     print(f"model: {info.get('checkpoint')} — trained on {info.get('trained_on')}")
     if info.get("synthetic"):
-        print(SYNTHETIC_MODEL_WARNING, file=sys.stderr)
+        warn(SYNTHETIC_MODEL_WARNING)
 
 
 def input_size(model, settings: Settings) -> int:

@@ -238,6 +238,8 @@ def test_segment_gaps_and_non_finite_ttt(seg, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(objectives.OBJECTIVES, "depth", lambda model, batch: real(model, batch) * float("nan"))
     assert cli.main(argv + [str(tmp_path / "b"), "--allow-gaps"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
+    assert sum("trained only on synthetic clips" in line for line in err) == 1, "one line says what the model is"
+    err = [line for line in err if "trained only on synthetic clips" not in line]
     assert err[0].startswith("dattt-nb: warning:") and "00002 missing" in err[0]
     assert err[1].startswith("dattt-nb: error: TTT-N skipped 4 of 4 steps (100%) as non-finite") and len(err) == 2
     assert not (tmp_path / "b").exists()
