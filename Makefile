@@ -1,6 +1,7 @@
 # dattt-nb — two commands do all set-up on a fresh clone:
 #   make tutorial   execute the notebook series with papermill into runs/<profile>/ (PROFILE=tiny by default)
 #   make test       unit tests, then nbval over every notebook at the `ci` profile
+#   make book       the executed notebooks of runs/<profile>/ (after `make tutorial`) as a static site
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,7 +13,7 @@ DAVIS_MINI := $(abspath ../shared/data/davis16-mini)
 TEST_ENV := DATTT_PROFILE=ci TQDM_DISABLE=1 HF_HUB_OFFLINE=1 MPLBACKEND=Agg PYTHONHASHSEED=0 \
 	$(if $(wildcard $(DAVIS_MINI)),DATTT_DAVIS_MINI=$(DAVIS_MINI))
 
-.PHONY: venv data tutorial test unit nbval bench strip clean-runs
+.PHONY: venv data tutorial test unit nbval book bench strip clean-runs
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +37,9 @@ unit: venv
 
 nbval: venv
 	$(TEST_ENV) $(BIN)/python -m pytest notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout 600 -p no:cacheprovider -q
+
+book: venv  ## runs/$(PROFILE)/notebooks → runs/$(PROFILE)/book/_build/html (jupyter-book; Colab badges)
+	$(BIN)/python -m dattt_nb.book --profile $(PROFILE)
 
 bench: venv
 	$(BIN)/python benchmarks/bench_ttt.py

@@ -47,6 +47,17 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
+def autocast(device) -> contextlib.AbstractContextManager:
+    """The one mixed-precision policy of training, TTT and prediction: bf16 autocast on CUDA (fp16 where bf16 is
+    unsupported), full precision elsewhere (CPU numbers are those of fp32)."""
+    import torch
+
+    device = torch.device(device)
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    return torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+
+
 def nonfinite_tensors(tensors) -> list[str]:
     """Names of the floating-point tensors of a mapping (a state dict) that hold NaN or inf (one device sync)."""
     import torch

@@ -29,3 +29,15 @@ def davis_mini() -> Path:
     if DAVIS_MINI is None or not DAVIS_MINI.is_dir():
         pytest.skip(f"DAVIS sample not available (DATTT_DAVIS_MINI={os.environ.get('DATTT_DAVIS_MINI', '')!r})")
     return DAVIS_MINI
+
+
+@pytest.fixture(scope="session")
+def ci_book(tmp_path_factory) -> Path:
+    """The book (``dattt_nb.book``, Sphinx warnings as errors) of a ``ci`` run of the series' first notebook executed
+    with papermill into a temporary runs/ folder; returns its index.html. Shared by the book and browser tests."""
+    from dattt_nb.book import build_book
+    from dattt_nb.pipeline import run_pipeline
+
+    runs = tmp_path_factory.mktemp("ci-run") / "runs"
+    run_pipeline("ci", only=["00"], runs_root=runs)
+    return build_book("ci", strict=True, runs=runs)

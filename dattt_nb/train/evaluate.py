@@ -1,30 +1,44 @@
-"""Predict masks and depth for whole videos and score them with J and F, without test-time training (§5.1)."""
+"""Predict masks and depth of videos chunk by chunk and score them with J and F, without test-time training (§5.1)."""
 from __future__ import annotations
+
+from typing import Iterator
 
 import pandas as pd
 import torch
 
+from dattt_nb.data.stream import stream_split, video_chunks
+from dattt_nb.native import is_real, native_scores
+from dattt_nb.utils import autocast
 
-@torch.no_grad()
-def predict_video(model, video, batch_size: int = 32, device=None):
-    """(mask probabilities (T, H, W), depth (T, H, W) or None) for every frame, in eval mode, batched."""
-    if video.flow is None:
-        raise ValueError(f"video {video.name!r} has no flow; load it with with_flow=True")
-    device = device or next(model.parameters()).device
+
+def predict_chunks(model, video, batch_size: int = 32, device=None) -> Iterator[tuple]:
+    """(host chunk, mask probabilities (n, H, W), depth (n, H, W) or None) for consecutive chunks of a video, in eval
+    mode: only a chunk's frames are on the device at a time (read from disk per chunk for ``VideoFrames``); the
+    training autocast on CUDA."""
+    device = torch.device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
     model.eval()
-    masks, depths = [], []
     try:
-        for i in range(0, len(video), batch_size):
-            frames = video.frames[i:i + batch_size].to(device)
-            flow = video.flow[i:i + batch_size].to(device)
-            mask_logits, depth_logits = model(frames, flow)
-            check_finite_prediction(video, i, mask_logits, depth_logits)
-            masks.append(torch.sigmoid(mask_logits[:, 0].float()).cpu())
-            if depth_logits is not None:
-                depths.append(torch.sigmoid(depth_logits[:, 0].float()).cpu())
+        for chunk in video_chunks(video, batch_size, pin_memory=device.type == "cuda"):
+            if chunk.flow is None:
+                raise ValueError(f"video {video.name!r} has no flow; load it with with_flow=True")
+            with torch.no_grad(), autocast(device):
+                mask_logits, depth_logits = model(chunk.frames.to(device, non_blocking=True),
+                                                  chunk.flow.to(device, non_blocking=True))
+            check_finite_prediction(chunk, 0, mask_logits, depth_logits)
+            depth = None if depth_logits is None else torch.sigmoid(depth_logits[:, 0].float()).cpu()
+            yield chunk, torch.sigmoid(mask_logits[:, 0].float()).cpu(), depth
     finally:
         model.train(was_training)
+
+
+def predict_video(model, video, batch_size: int = 32, device=None):
+    """(mask probabilities (T, H, W), depth (T, H, W) or None) of every frame on the CPU, predicted in chunks."""
+    masks, depths = [], []
+    for _, mask, depth in predict_chunks(model, video, batch_size, device):
+        masks.append(mask)
+        if depth is not None:
+            depths.append(depth)
     return torch.cat(masks), (torch.cat(depths) if depths else None)
 
 
@@ -41,33 +55,57 @@ def check_finite_prediction(video, start: int, mask_logits, depth_logits) -> Non
                          f"{names}; its weights or these frames' inputs are broken")
 
 
+def _frame_scores(chunk, mask_prob: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-frame J and F of the annotated frames of a (chunk of a) video (DAVIS definitions)."""
+    from dattt_nb.metrics import boundary_f_torch, jaccard_torch
+
+    if chunk.masks is None:
+        raise ValueError(f"video {chunk.name!r} has no ground-truth masks to score against")
+    keep = torch.ones(len(chunk), dtype=torch.bool) if chunk.annotated is None else chunk.annotated.bool().cpu()
+    gt, pred = chunk.masks.cpu()[keep], (mask_prob.cpu() > 0.5)[keep]
+    return jaccard_torch(gt, pred), boundary_f_torch(gt, pred)
+
+
+def _row(name: str, j: torch.Tensor, f: torch.Tensor) -> dict:
+    return dict(video=name, J=float(j.mean()), F=float(f.mean()), frames=len(j))
+
+
 def score_video(video, mask_prob: torch.Tensor) -> dict:
     """Mean J and boundary F over the annotated frames of one video (DAVIS definitions); real data at the frames'
     own size."""
-    from dattt_nb.metrics import boundary_f_torch, jaccard_torch
+    if is_real(getattr(video, "root", None)):
+        return _native_row(video, mask_prob)
+    return _row(video.name, *_frame_scores(video, mask_prob))
 
-    if video.masks is None:
-        raise ValueError(f"video {video.name!r} has no ground-truth masks to score against")
-    from dattt_nb.native import is_real, native_scores
 
-    if is_real(video.root):  # real data: masks upsampled to the frames' own size (§5.1), like `dattt-nb eval`
-        scores = native_scores(video.root, video.name, mask_prob.cpu() > 0.5)
-        return dict(video=video.name, J=scores["J"], F=scores["F"], frames=scores["frames"])
-    keep = torch.ones(len(video), dtype=torch.bool) if video.annotated is None else video.annotated.bool().cpu()
-    gt, pred = video.masks.cpu()[keep], (mask_prob.cpu() > 0.5)[keep]
-    return dict(video=video.name, J=float(jaccard_torch(gt, pred).mean()), F=float(boundary_f_torch(gt, pred).mean()),
-                frames=int(keep.sum()))
+def _native_row(video, mask_prob: torch.Tensor) -> dict:
+    """Real data: masks upsampled to the frames' own size and scored there (§5.1), like ``dattt-nb eval``."""
+    scores = native_scores(video.root, video.name, mask_prob.cpu() > 0.5)
+    return dict(video=video.name, J=scores["J"], F=scores["F"], frames=scores["frames"])
+
+
+def evaluate_video(model, video, batch_size: int = 32) -> dict:
+    """Mean J and F of one video (a ``Video`` or ``VideoFrames``), predicted and scored chunk by chunk (real data:
+    at the frames' own size)."""
+    if is_real(getattr(video, "root", None)):
+        return _native_row(video, torch.cat([mask.cpu() for _, mask, _ in predict_chunks(model, video, batch_size)]))
+    js, fs = [], []
+    for chunk, mask, _ in predict_chunks(model, video, batch_size):
+        j, f = _frame_scores(chunk, mask)
+        js.append(j)
+        fs.append(f)
+    return _row(video.name, torch.cat(js), torch.cat(fs))
 
 
 def evaluate_split(model, videos, settings=None, batch_size: int = 32) -> pd.DataFrame:
-    """Per-video J and F of ``model`` on a list of :class:`~dattt_nb.data.layout.Video` (no TTT)."""
-    rows = [score_video(v, predict_video(model, v, batch_size)[0]) for v in videos]
+    """Per-video J and F of ``model`` (no TTT) on decoded :class:`~dattt_nb.data.layout.Video` s or streamed
+    :class:`~dattt_nb.data.stream.VideoFrames`."""
+    rows = [evaluate_video(model, v, batch_size) for v in videos]
     return pd.DataFrame(rows, columns=["video", "J", "F", "frames"])
 
 
 def evaluate_benchmark(model, settings, splits=None, batch_size: int = 32) -> pd.DataFrame:
     """Mean J and F per test split (rows in the paper's order, labelled like the paper), without TTT."""
-    from dattt_nb.data.layout import load_split
     from dattt_nb.data.prepare import TEST_SPLIT_LABELS, TEST_SPLITS, ensure_benchmark
 
     splits = list(splits or TEST_SPLITS)
@@ -75,7 +113,8 @@ def evaluate_benchmark(model, settings, splits=None, batch_size: int = 32) -> pd
     splits = [s for s in splits if s in roots]  # real data: the test roots that exist
     rows = []
     for split in splits:
-        per_video = evaluate_split(model, load_split(roots[split], size=settings.image_size), settings, batch_size)
+        per_video = evaluate_split(model, stream_split(roots[split], size=settings.image_size, with_depth=False),
+                                   settings, batch_size)
         rows.append(dict(split=split, dataset=TEST_SPLIT_LABELS.get(split, split), J=per_video["J"].mean(),
                          F=per_video["F"].mean(), videos=len(per_video)))
     return pd.DataFrame(rows).set_index("split")

@@ -1,8 +1,10 @@
 """Stage 1, training-time training (§4.1, eq. 2): BCE + λ·SILog on random frames of the training split.
 
 One function, :func:`train`, runs in a notebook, from the command line and under ``torchrun`` (one process
-per GPU, or gloo on CPU: DistributedDataParallel, each rank samples its own frames, rank 0 validates, writes
-and prints). It resumes from ``last.pt``; :func:`load_or_train` loads a finished run or trains one.
+per GPU, or gloo on CPU: DistributedDataParallel, each rank its share of the frames, rank 0 validates, writes
+and prints). Frames come through a DataLoader (``settings.num_workers`` workers, pinned memory on CUDA) and are
+augmented as a batch on the device. It resumes from ``last.pt``; :func:`load_or_train` loads a finished run or
+trains one.
 """
 from __future__ import annotations
 
@@ -10,7 +12,6 @@ import dataclasses
 import math
 import os
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable
 
@@ -18,10 +19,12 @@ import torch
 import torch.distributed as dist
 
 from dattt_nb.config import Settings, pick_device
+from dattt_nb.data.stream import (DistributedBatches, FrameBank, RandomBatches, TrainingFrames, stream_split,
+                                  to_device, training_loader)
 from dattt_nb.losses import joint_loss
 from dattt_nb.models import TRAIN_VARIANTS, aux_loss, build_model, variant_options
 from dattt_nb.utils import progress as progress_bar
-from dattt_nb.utils import seed_everything
+from dattt_nb.utils import autocast, seed_everything
 
 from .augment import TrainAugment
 from .checkpoint import (LAMBDA_AUX, checkpoint_dir, config_diff, load_checkpoint, load_weights, same_training,
@@ -32,42 +35,6 @@ HISTORY_KEYS = ("step", "bce", "silog", "total", "lr")
 
 
 # --- data --------------------------------------------------------------------------------------
-
-class FrameBank:
-    """Every annotated training frame preloaded as tensors (uint8 frame/flow, bool mask, float depth)."""
-
-    def __init__(self, videos):
-        frames, flow, masks, depth = [], [], [], []
-        for v in videos:
-            if v.masks is None or v.flow is None:
-                raise ValueError(f"training video {v.name!r} needs masks and flow (got masks="
-                                 f"{v.masks is not None}, flow={v.flow is not None})")
-            keep = torch.ones(len(v), dtype=torch.bool) if v.annotated is None else v.annotated.bool()
-            frames.append(_to_uint8(v.frames[keep]))
-            flow.append(_to_uint8(v.flow[keep]))
-            masks.append(v.masks[keep].bool())
-            d = v.depth[keep].float() if v.depth is not None else torch.zeros(v.masks[keep].shape)
-            depth.append(d)
-        if not frames:
-            raise ValueError("the training split has no videos")
-        self.frames, self.flow = torch.cat(frames), torch.cat(flow)
-        self.masks, self.depth = torch.cat(masks), torch.cat(depth)
-        if len(self.frames) == 0:
-            raise ValueError("the training split has no annotated frames")
-
-    def __len__(self) -> int:
-        return len(self.frames)
-
-    def batch(self, index: torch.Tensor, device):
-        """Float tensors on ``device``: frames, flow (B,3,H,W) in [0, 1], masks (B,H,W) bool, depth (B,H,W)."""
-        to = dict(device=device, non_blocking=True)
-        return (self.frames[index].to(**to).float().div_(255), self.flow[index].to(**to).float().div_(255),
-                self.masks[index].to(**to), self.depth[index].to(**to))
-
-
-def _to_uint8(x: torch.Tensor) -> torch.Tensor:
-    return (x.clamp(0, 1) * 255).round().to(torch.uint8)
-
 
 def load_training_data(settings: Settings, roots: dict | None = None, verbose: bool = True) -> dict:
     """{"train": [Video], "val": [Video]} from ``roots`` or from the benchmark of ``settings`` (built if needed)."""
@@ -84,6 +51,24 @@ def load_training_data(settings: Settings, roots: dict | None = None, verbose: b
         return [v for root in paths for v in load_split(root, size=settings.image_size)]
 
     return {"train": load(roots["train"]), "val": load(roots.get("val"))}
+
+
+def training_sets(settings: Settings, roots: dict | None = None, verbose: bool = True) -> tuple:
+    """(training frames Dataset, validation videos): the synthetic benchmark decoded once into a :class:`FrameBank`
+    (small, faster in memory); real or given ``roots`` streamed from disk (:class:`TrainingFrames`, one root or
+    a list per split), so host memory does not grow with the dataset."""
+    if roots is None and settings.dataset == "synthetic":
+        data = load_training_data(settings, verbose=verbose)
+        return FrameBank(data["train"]), data["val"]
+    if roots is None:
+        from dattt_nb.data.prepare import ensure_benchmark
+
+        roots = ensure_benchmark(settings, splits=["train", "val"], verbose=verbose)
+    if not roots.get("train"):
+        raise ValueError(f"no 'train' split among the dataset roots {sorted(roots)}")
+    val = roots.get("val") or []
+    val = [v for r in ([val] if isinstance(val, (str, Path)) else val) for v in stream_split(r, settings.image_size)]
+    return TrainingFrames(roots["train"], settings.image_size), val
 
 
 # --- optimisation --------------------------------------------------------------------------------
@@ -107,11 +92,8 @@ def make_optimizer(model, settings: Settings):
 
 def _amp(device: torch.device):
     """(autocast context, GradScaler or None): bf16 (or fp16 + scaler) on CUDA, full precision elsewhere."""
-    if device.type != "cuda":
-        return nullcontext(), None
-    if torch.cuda.is_bf16_supported():
-        return torch.autocast("cuda", dtype=torch.bfloat16), None
-    return torch.autocast("cuda", dtype=torch.float16), torch.amp.GradScaler("cuda")
+    scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" and not torch.cuda.is_bf16_supported() else None
+    return autocast(device), scaler
 
 
 # --- distributed ---------------------------------------------------------------------------------
@@ -143,7 +125,8 @@ def train(settings: Settings, variant: str | None = None, *, out_dir: str | Path
     ``variant`` (default ``settings.modulation``) picks the Table 1 architecture, or "rot" / "mae": the two-stream
     baseline with an auxiliary head on E_v (Table 4), trained on BCE + λ_aux · its loss. Checkpoints go to
     ``out_dir`` (default :func:`~dattt_nb.train.checkpoint.checkpoint_dir`). Data: ``data`` ({"train", "val"} lists of
-    Video), else ``roots`` ({"train", "val"} dataset folders), else the settings' benchmark. A run stops early
+    Video, in memory), else ``roots`` ({"train", "val"} dataset folders, streamed), else the settings' benchmark
+    (:func:`training_sets`). A run stops early
     after ``max_steps_this_call`` steps or when ``callback(step, parts)`` returns True, saving ``last.pt``;
     calling again resumes there.
     """
@@ -192,19 +175,22 @@ def train(settings: Settings, variant: str | None = None, *, out_dir: str | Path
     if state["finished"] and state["step"] >= settings.train_steps:
         return _info(settings, variant, state, best_path, last_path, trained_steps=0)
 
-    if data is None:
+    if data is not None:
+        frames_set, val_videos = FrameBank(data["train"]), list(data.get("val") or [])
+    else:
         if main:
-            data = load_training_data(settings, roots)  # rank 0 builds the benchmark first ...
+            frames_set, val_videos = training_sets(settings, roots)  # rank 0 builds the benchmark first ...
         _barrier(world)
         if not main:
-            data = load_training_data(settings, roots, verbose=False)  # ... the others then read it
-    bank = FrameBank(data["train"])
-    val_videos = data.get("val") or []
-
-    sampler = torch.Generator().manual_seed(settings.seed * 1000 + rank)
+            frames_set, val_videos = training_sets(settings, roots, verbose=False)  # ... the others then read it
+    per_rank = max(1, settings.batch_size // world)
+    if world == 1:  # uniform draws with replacement, one batch per step
+        batches = RandomBatches(len(frames_set), per_rank, settings.seed * 1000 + rank, start_step=state["step"])
+    else:  # each rank its share of every epoch
+        batches = DistributedBatches(frames_set, per_rank, rank, world, settings.seed, start_step=state["step"])
     if rng_state is not None and main:
         torch.set_rng_state(rng_state["torch"])
-        sampler.set_state(rng_state["sampler"])
+        batches.load_state(rng_state["sampler"])
     elif state["step"] > 0:
         torch.manual_seed(settings.seed + 7919 * rank + state["step"])
     augment = TrainAugment(settings.image_size).to(device)
@@ -217,7 +203,7 @@ def train(settings: Settings, variant: str | None = None, *, out_dir: str | Path
         # timm's depth-wise convs produce channels-last gradients; DDP copies them, correctly, and warns
         warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    per_rank = max(1, settings.batch_size // world)
+    loader = iter(training_loader(frames_set, batches, settings.num_workers, device))
 
     end = settings.train_steps
     if max_steps_this_call is not None:
@@ -235,7 +221,7 @@ def train(settings: Settings, variant: str | None = None, *, out_dir: str | Path
             saved_at[0] = state["step"]
             save_checkpoint(last_path, config=config, model=model.state_dict(), optimizer=optimizer.state_dict(),
                             scheduler=scheduler.state_dict(), scaler=scaler.state_dict() if scaler else {},
-                            rng=dict(torch=torch.get_rng_state(), sampler=sampler.get_state()),
+                            rng=dict(torch=torch.get_rng_state(), sampler=batches.state_at(state["step"])),
                             **{k: state[k] for k in ("step", "history", "val", "best_J", "elapsed", "metrics")},
                             finished=finished)
 
@@ -261,8 +247,7 @@ def train(settings: Settings, variant: str | None = None, *, out_dir: str | Path
     in_update = False
     try:
         for _ in bar:
-            index = torch.randint(len(bank), (per_rank,), generator=sampler)
-            frames, flow, masks, depth = augment(*bank.batch(index, device))
+            frames, flow, masks, depth = augment(*to_device(next(loader), device))
             in_update = True
             with autocast:
                 mask_logits, depth_logits = net(frames, flow)
@@ -312,6 +297,7 @@ def train(settings: Settings, variant: str | None = None, *, out_dir: str | Path
         raise
     finally:
         bar.close()
+        del loader  # stops its workers
     finished = state["step"] >= settings.train_steps
     save_last(finished=finished)
     state["finished"] = finished

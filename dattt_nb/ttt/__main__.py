@@ -137,13 +137,14 @@ def _adapt(model, settings, args, split, root, names, size, rank, world, device)
     import torch.distributed as dist
 
     from dattt_nb.config import run_dir
-    from dattt_nb.data.layout import load_split, read_manifest, write_masks
+    from dattt_nb.data.layout import read_manifest, write_masks
+    from dattt_nb.data.stream import stream_split
     from dattt_nb.native import write_native_masks
     from dattt_nb.ttt.runner import check_nonfinite, run_ttt, write_results
 
     real = read_manifest(root).get("kind") == "real"
     mine = names[rank::world]
-    videos = load_split(root, size=size, videos=mine, with_depth=False) if mine else []
+    videos = stream_split(root, size=size, videos=mine, with_depth=False) if mine else []
     result = run_ttt(model, videos, settings, strategy=args.strategy, objective=args.objective,
                      progress=not args.no_progress and rank == 0, device=device)
     out = Path(args.out_dir) if args.out_dir else run_dir(settings) / "ttt" / result.strategy

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from dattt_nb.ttt.objectives import NEEDS_REFERENCE, OBJECTIVES, TTTBatch, check_objective, params_for, prepare_bn
-from dattt_nb.utils import check_finite
+from dattt_nb.utils import autocast, check_finite
 
 
 @dataclass
@@ -63,7 +63,8 @@ def adapt_step(model: nn.Module, optimizer: torch.optim.Optimizer | None, object
     buffers = [b.detach().clone() for b in model.buffers()]  # last good statistics (small)
     batch = TTTBatch(frame, flow, n_pairs, scale, generator, reference)
     model.train()
-    loss = OBJECTIVES[objective](model, batch)
+    with autocast(frame.device):  # the training's mixed precision on CUDA; backward outside, as torch advises
+        loss = OBJECTIVES[objective](model, batch)
     grad_norm = loss.new_zeros(())
     if optimizer is not None and loss.requires_grad:
         optimizer.zero_grad(set_to_none=True)
@@ -100,12 +101,13 @@ def predict(model: nn.Module, frames: Tensor, flows: Tensor) -> tuple[Tensor, Te
     ``mask.isnan()`` on the device, without a synchronisation here.
     """
     model.eval()
-    mask_logits, depth_logits = model(frames, flows)
+    with autocast(frames.device):
+        mask_logits, depth_logits = model(frames, flows)
     finite = torch.isfinite(mask_logits).flatten(1).all(1)
     if depth_logits is not None:
         finite &= torch.isfinite(depth_logits).flatten(1).all(1)
-    depth = None if depth_logits is None else torch.sigmoid(depth_logits[:, 0])
-    mask = torch.where(finite[:, None, None], torch.sigmoid(mask_logits[:, 0]), torch.nan)
+    depth = None if depth_logits is None else torch.sigmoid(depth_logits[:, 0].float())
+    mask = torch.where(finite[:, None, None], torch.sigmoid(mask_logits[:, 0].float()), torch.nan)
     return mask, depth
 
 
@@ -170,13 +172,15 @@ class TTTEngine:
         return make_adam(self.params, self.lr) if self.params else None
 
     def step(self, optimizer, video, t: int) -> StepInfo:
-        """One adaptation step on frame ``t`` of ``video`` (frames and flow already on the device)."""
-        info = adapt_step(self.model, optimizer, self.objective, video.frames[t:t + 1], video.flow[t:t + 1],
-                          self.n_pairs, self.scale, self.generator, self.reference)
+        """One adaptation step on frame ``t`` of ``video``: only that frame and its flow move to the device."""
+        dev = dict(device=self.device, non_blocking=True)
+        info = adapt_step(self.model, optimizer, self.objective, video.frames[t:t + 1].to(**dev),
+                          video.flow[t:t + 1].to(**dev), self.n_pairs, self.scale, self.generator, self.reference)
         self.steps.append(info)
         return info
 
     def predict(self, video, frames: list[int]) -> tuple[Tensor, Tensor | None]:
-        """Mask probabilities and depth of the listed frames with the current weights."""
+        """Mask probabilities and depth of the listed frames with the current weights (only they move to the device)."""
         index = torch.as_tensor(frames, device=video.frames.device)
-        return predict(self.model, video.frames[index], video.flow[index])
+        dev = dict(device=self.device, non_blocking=True)
+        return predict(self.model, video.frames[index].to(**dev), video.flow[index].to(**dev))

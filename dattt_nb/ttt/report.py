@@ -370,7 +370,6 @@ def trace_passes(model, video, settings, strategy: str | None = None, epochs: in
     epochs = settings.ttt_epochs if epochs is None else epochs
     device = torch.device(device) if device is not None else pick_device(settings)
     engine = TTTEngine.from_settings(model, settings, objective=objective, lr=lr, n_pairs=n_pairs).to(device)
-    video = video.to(device)
     out = {}
     devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):

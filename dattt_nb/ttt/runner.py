@@ -1,7 +1,8 @@
 """Run a TTT strategy over videos and score every prediction (Tables 3–4, Fig. 5); used by notebooks and the CLI.
 
-Each video is moved to the device once and kept there as tensors; each starts from the trained state with the
-same seeded random stream (episodic reset), so a video's result does not depend on the videos run before it.
+Each video is decoded once on the host; a step moves only its frame to the device, a prediction its chunk of frames,
+so device memory does not grow with the video's length. Each video starts from the trained state with the same
+seeded random stream (episodic reset), so a video's result does not depend on the videos run before it.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import numpy as np
 import torch
 
 from dattt_nb.config import pick_device
+from dattt_nb.data.stream import decoded
 from dattt_nb.metrics import boundary_f_torch, jaccard_torch
 from dattt_nb.native import is_real, rescore
 from dattt_nb.ttt.engine import TTTEngine
@@ -121,17 +123,16 @@ class _Scores:
     """Collects a strategy's predictions of one video: masks of the latest pass, J/F of every pass, and which
     predictions were not finite (NaN masks, see :func:`dattt_nb.ttt.engine.predict`)."""
 
-    def __init__(self, video, passes: int):
+    def __init__(self, video, passes: int, dev):
         t, h, w = len(video), *video.frames.shape[-2:]
-        dev = video.frames.device
-        self.gt = video.masks
+        self.gt = video.masks  # on the host, like the result masks; a frame's J/F is computed on ``dev``
         if video.masks is None:
             self.annotated = [False] * t
         elif video.annotated is None:
             self.annotated = [True] * t
         else:
             self.annotated = video.annotated.cpu().bool().tolist()
-        self.masks = torch.zeros(t, h, w, dtype=torch.bool, device=dev)
+        self.masks = torch.zeros(t, h, w, dtype=torch.bool)
         self.final = None
         nan = torch.full((max(passes, 1), t), math.nan, device=dev)
         self.J, self.F = nan.clone(), nan.clone()
@@ -160,7 +161,7 @@ class _Scores:
 
     def _score(self, t: int, mask, j, f) -> None:
         if self.annotated[t]:
-            gt = self.gt[t:t + 1]
+            gt = self.gt[t:t + 1].to(mask.device)
             j[t] = jaccard_torch(gt, mask[None])[0]
             f[t] = boundary_f_torch(gt, mask[None])[0]
 
@@ -220,14 +221,19 @@ def check_inputs(video) -> None:
 
 
 def run_video(engine: TTTEngine, video, strategy: str = "loop", epochs: int = 1, frame_gap: int = 1,
-              bar=None) -> VideoResult:
-    """Episodic reset, then the strategy over one video (already on the engine's device), scored as it goes."""
+              bar=None, on_prediction=None) -> VideoResult:
+    """Episodic reset, then the strategy over one video (a decoded ``Video`` on the host, or ``VideoFrames`` decoded
+    here once), scored as it goes; frames move to the engine's device per step or chunk.
+
+    ``on_prediction(p)`` is called with every :class:`~dattt_nb.ttt.strategies.Prediction` (between TTT steps): a
+    viewer keeps what it shows from it, and an exception it raises stops the run there."""
+    video = decoded(video)
     if video.flow is None:
         raise ValueError(f"video {video.name!r} has no flow: load it with with_flow=True (the model needs E_f's input)")
     check_inputs(video)
     run = get_strategy(strategy, frame_gap)
     passes = epochs if strategy == "loop" else 1
-    scores = _Scores(video, passes)
+    scores = _Scores(video, passes, engine.device)
     start = time.perf_counter()
     dev = engine.device
     devices = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
@@ -236,10 +242,12 @@ def run_video(engine: TTTEngine, video, strategy: str = "loop", epochs: int = 1,
         engine.begin_video()
         for p in run(engine, video, epochs):
             scores.add(p)
+            if on_prediction is not None:
+                on_prediction(p)
             if bar is not None:
                 bar.update(1)
         fallback = scores.fall_back(engine, video)
-    masks = scores.masks.cpu()
+    masks = scores.masks
     seconds = time.perf_counter() - start
     J, F = scores.J.cpu().numpy(), scores.F.cpu().numpy()
     final_J, final_F = scores.final_J.cpu().numpy(), scores.final_F.cpu().numpy()
@@ -258,6 +266,7 @@ def run_ttt(model, videos, settings, strategy: str | None = None, objective: str
             n_pairs: int | None = None, progress: bool = True, device=None) -> TTTResult:
     """Run a strategy (default ``settings.ttt_strategy``) with an objective over ``videos`` → per-video results.
 
+    ``videos``: decoded ``Video`` s or ``VideoFrames`` (each decoded when its turn comes, so the host holds one video).
     The caller's model is left untouched; every video starts from its trained state (episodic reset).
     """
     strategy = strategy or settings.ttt_strategy
@@ -271,8 +280,8 @@ def run_ttt(model, videos, settings, strategy: str | None = None, objective: str
     results = []
     with progress_bar(total=total, enabled=progress, desc=f"{label} ({engine.objective})", unit="frame") as bar:
         for video in videos:
-            results.append(run_video(engine, video.to(device), strategy, epochs, frame_gap, bar))
-            if is_real(video.root):  # real data: J/F at the frames' own size (§5.1), like `dattt-nb eval`
+            results.append(run_video(engine, video, strategy, epochs, frame_gap, bar))
+            if is_real(getattr(video, "root", None)):  # real data: J/F at the frames' own size (§5.1), like eval
                 rescore(results[-1], video.root)
             bar.set_postfix(video=video.name, J=f"{results[-1].J:.3f}")
     return TTTResult(strategy, engine.objective, epochs, engine.lr, frame_gap, results)

@@ -1,0 +1,301 @@
+"""What the TTT explorer shows (§4.2, Fig. 4): one video adapted with chosen settings, cached, and the view of a frame.
+
+:func:`explore` runs No TTT and a strategy × objective on one video through
+:func:`~dattt_nb.ttt.runner.run_video` — the notebooks' code path — keeping each frame's predicted depth, and caches
+both beside the notebooks' runs (the same key as :func:`dattt_nb.ttt.report.cache_dir`), so a second look is
+instant. :func:`frame_view` and :func:`curves_figure` are pure functions of an :class:`Exploration` and a frame: the
+widget in :mod:`dattt_nb.widgets` only draws what they return, so the logic is tested without a browser.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from dattt_nb.ttt.objectives import OBJECTIVE_LABELS
+from dattt_nb.ttt.runner import TTTResult, VideoResult, run_video
+from dattt_nb.ttt.strategies import STRATEGY_LABELS, n_predictions
+
+FOLDER_SPLIT = "folder"  # the cache's split name for a user's video folder
+
+
+class Stopped(Exception):
+    """Raised between TTT steps when the user asked the run to stop; nothing is cached."""
+
+
+@dataclass(frozen=True)
+class ExploreState:
+    """The explorer's knobs: a strategy of Fig. 4 (grouped when ``frame_gap`` > 1), an objective, Adam's lr,
+    epochs (passes for LTV, steps per frame for N / MWI) and view pairs per step."""
+
+    strategy: str = "loop"
+    objective: str = "depth"
+    lr: float = 1e-5
+    epochs: int = 1
+    n_pairs: int = 8
+    frame_gap: int = 1
+
+    @classmethod
+    def from_settings(cls, settings, **overrides) -> "ExploreState":
+        """The profile's TTT settings, with ``overrides`` (None keeps the profile's value)."""
+        kw = dict(strategy=settings.ttt_strategy, objective=settings.ttt_objective, lr=settings.ttt_lr,
+                  epochs=settings.ttt_epochs, n_pairs=settings.ttt_pairs, frame_gap=settings.ttt_frame_gap)
+        kw.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**kw)
+
+    @property
+    def label(self) -> str:
+        """The paper's name of the method, as :attr:`dattt_nb.ttt.runner.TTTResult.label` writes it."""
+        return TTTResult(self.strategy, self.objective, self.epochs, self.lr, self.frame_gap, []).label
+
+    def check(self) -> None:
+        """A clear ValueError naming the knob that is out of range."""
+        if self.strategy not in STRATEGY_LABELS:
+            raise ValueError(f"strategy {self.strategy!r}: expected one of {sorted(STRATEGY_LABELS)}")
+        if self.objective not in OBJECTIVE_LABELS:
+            raise ValueError(f"objective {self.objective!r}: expected one of {sorted(OBJECTIVE_LABELS)}")
+        if self.strategy != "none":
+            if not (math.isfinite(self.lr) and self.lr > 0):
+                raise ValueError(f"lr must be a positive number, got {self.lr}")
+            for name in ("epochs", "n_pairs", "frame_gap"):
+                if getattr(self, name) < 1:
+                    raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass
+class Run:
+    """One video under one method: its scores and steps, and the predicted depth of every frame (T, H, W)."""
+
+    result: VideoResult
+    depth: np.ndarray | None
+    cached: bool = False
+
+
+@dataclass
+class Exploration:
+    """A video, its No TTT run (``before``) and its run with the explorer's settings (``after``)."""
+
+    video: object
+    split: str
+    state: ExploreState
+    before: Run
+    after: Run
+
+    def __len__(self) -> int:
+        return len(self.video)
+
+
+# --- running and caching --------------------------------------------------------------------------
+
+def _cache_file(model, settings, split: str, video, state: ExploreState, device) -> Path:
+    from dattt_nb.ttt.report import cache_dir, video_fingerprint
+
+    folder = cache_dir(model, settings, state.strategy, state.epochs, state.lr, state.n_pairs, state.objective,
+                       state.frame_gap, device)
+    return folder / "explore" / f"{split}__{video.name}_{video_fingerprint(video)}.npz"
+
+
+def _save(path: Path, run: Run) -> None:
+    from dattt_nb.utils import atomic_path
+
+    arrays = {}
+    for f in dataclasses.fields(VideoResult):
+        value = getattr(run.result, f.name)
+        if value is not None:
+            arrays[f"result/{f.name}"] = value.cpu().numpy() if torch.is_tensor(value) else np.asarray(value)
+    if run.depth is not None:
+        arrays["depth"] = run.depth.astype(np.float16)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+
+
+def _load(path: Path) -> Run | None:
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    kw = {}
+    for fld in dataclasses.fields(VideoResult):
+        value = arrays.get(f"result/{fld.name}")
+        if value is None:
+            continue
+        if fld.name in ("masks", "final_masks"):
+            value = torch.from_numpy(value)
+        elif fld.name in ("losses", "step_depth_std"):
+            value = value.astype(float).tolist()
+        elif value.ndim == 0:
+            value = value.item()
+        kw[fld.name] = value
+    depth = arrays["depth"].astype(np.float32) if "depth" in arrays else None
+    return Run(VideoResult(**kw), depth, cached=True)
+
+
+def run_one(model, video, settings, state: ExploreState, split: str, stop: Callable[[], bool] | None = None,
+            bar=None, refresh: bool = False, device=None) -> Run:
+    """One method on one video (cached): the notebooks' :func:`run_video`, keeping each frame's predicted depth.
+
+    ``stop()`` is asked after every prediction (between TTT steps); when it says True the run ends with
+    :class:`Stopped` and nothing is written. ``bar.update(1)`` is called once per prediction.
+    """
+    from dattt_nb.config import pick_device
+    from dattt_nb.ttt.engine import TTTEngine
+
+    state.check()
+    device = torch.device(device) if device is not None else pick_device(settings)
+    path = _cache_file(model, settings, split, video, state, device)
+    if not refresh and (hit := _load(path)) is not None:
+        if bar is not None:
+            bar.update(n_predictions(state.strategy, len(video), state.epochs))
+        return hit
+    engine = TTTEngine.from_settings(model, settings, objective=state.objective, lr=state.lr,
+                                     n_pairs=state.n_pairs).to(device)
+    depth = torch.zeros(len(video), *video.frames.shape[-2:])
+    has_depth = []
+
+    def keep(p):
+        if p.depth is not None and p.pass_ != "final":
+            depth[p.t] = p.depth.float().cpu()
+            has_depth.append(p.t)
+        if stop is not None and stop():
+            raise Stopped(f"stopped by the user during {state.label} on {video.name}")
+
+    result = run_video(engine, video.to(device), state.strategy, state.epochs, state.frame_gap, bar, keep)
+    run = Run(result, depth.numpy() if has_depth else None)
+    _save(path, run)
+    return run
+
+
+def explore(model, video, settings, state: ExploreState, split: str = FOLDER_SPLIT,
+            stop: Callable[[], bool] | None = None, bar=None, refresh: bool = False, device=None) -> Exploration:
+    """No TTT and ``state``'s method on ``video`` (each cached under the notebooks' run folder) → :class:`Exploration`."""
+    before = run_one(model, video, settings, ExploreState.from_settings(settings, strategy="none", objective="depth"),
+                     split, stop, bar, refresh, device)
+    after = run_one(model, video, settings, state, split, stop, bar, refresh, device)
+    return Exploration(video, split, state, before, after)
+
+
+def total_predictions(video, state: ExploreState) -> int:
+    """Predictions :func:`explore` makes (for a progress bar): No TTT, then the method."""
+    return len(video) + n_predictions(state.strategy, len(video), state.epochs)
+
+
+def load_folder(source, settings, model=None, max_frames: int | None = None):
+    """A user's folder of frames (or a video file) as a network-size :class:`~dattt_nb.data.layout.Video` with
+    colour-coded flow, and its ground truth when a DAVIS ``Annotations`` folder sits beside it."""
+    from dattt_nb.config import pick_device
+    from dattt_nb.data.layout import find_annotations, read_annotations
+    from dattt_nb.data.video_file import read_video
+    from dattt_nb.segment import FLOW_LONG_SIDE, compute_flow, input_size, to_video
+
+    source = Path(source).expanduser()
+    if not source.exists():
+        raise FileNotFoundError(f"video {source} does not exist; expected a folder of frames or a video file")
+    name = source.stem if source.is_file() else source.name
+    frames, names = read_video(source, max_frames=max_frames)
+    gt = annotated = None
+    if (gt_root := find_annotations(source)) is not None:
+        gt, annotated = read_annotations(gt_root, name, names)
+    size = input_size(model, settings) if model is not None else settings.image_size
+    flow = compute_flow(frames, settings.flow_method, max(FLOW_LONG_SIDE, size), device=pick_device(settings))
+    return to_video(name, frames, flow, names, size, gt, annotated)
+
+
+# --- what the view shows --------------------------------------------------------------------------
+
+def frame_view(ex: Exploration, t: int) -> dict:
+    """Frame ``t``: the six panels (frame | ground truth | mask before | mask after | depth before | depth after) as
+    (H, W, 3) float images with their titles, and the frame's J before and after (NaN without ground truth)."""
+    from dattt_nb.viz import depth_to_rgb, overlay, to_hwc
+
+    if not 0 <= t < len(ex):
+        raise IndexError(f"frame {t} out of range for {ex.video.name} ({len(ex)} frames)")
+    frame = to_hwc(ex.video.frames[t])
+    blank = np.zeros_like(frame)
+    gt = None if ex.video.masks is None else ex.video.masks[t].cpu().numpy().astype(bool)
+    annotated = gt is not None and (ex.video.annotated is None or bool(ex.video.annotated[t]))
+    j0, j1 = float(ex.before.result.J_frames[t]), float(ex.after.result.J_frames[t])
+    j = (lambda v: f" · J {v:.2f}" if math.isfinite(v) else "")  # noqa: E731
+
+    def depth(run):
+        return blank if run.depth is None else depth_to_rgb(run.depth[t])
+
+    panels = {
+        f"frame {t}": frame,
+        "ground truth" if annotated else "no ground truth": overlay(frame, gt, (0.1, 0.9, 0.2)) if annotated else frame,
+        f"No TTT{j(j0)}": overlay(frame, ex.before.result.masks[t].numpy(), (0.2, 0.5, 1.0)),
+        f"{ex.state.label}{j(j1)}": overlay(frame, ex.after.result.masks[t].numpy(), (1.0, 0.15, 0.15)),
+        "depth, No TTT" if ex.before.depth is not None else "no depth head": depth(ex.before),
+        f"depth, {ex.state.label}" if ex.after.depth is not None else "no depth head": depth(ex.after),
+    }
+    return dict(t=t, panels=panels, J_before=j0, J_after=j1)
+
+
+def summary(ex: Exploration) -> dict:
+    """Mean J / F before and after, steps, skipped and non-finite steps, frames predicted with the trained weights
+    after a non-finite prediction (their depth is not shown), seconds, whether both came from the cache."""
+    b, a = ex.before.result, ex.after.result
+    return dict(video=ex.video.name, split=ex.split, method=ex.state.label, frames=len(ex), J_before=b.J, J_after=a.J,
+                dJ=a.J - b.J, F_before=b.F, F_after=a.F, steps=a.steps, skipped=a.skipped, nonfinite=a.nonfinite,
+                fallback=a.fallback, seconds=a.seconds, cached=ex.before.cached and ex.after.cached)
+
+
+def panels_figure(view: dict, width: float = 12.0):
+    """The six panels of :func:`frame_view` in one row (a matplotlib Figure not tied to pyplot)."""
+    from matplotlib.figure import Figure
+
+    panels = view["panels"]
+    fig = Figure(figsize=(width, width / len(panels) * 1.15))
+    axes = fig.subplots(1, len(panels))
+    for ax, (title, img) in zip(axes, panels.items()):
+        ax.imshow(img, interpolation="nearest")
+        ax.set_title(title, fontsize=8)
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def curves_figure(ex: Exploration, t: int | None = None, width: float = 12.0):
+    """Per-frame J before / after (frame ``t`` marked), the TTT loss over the steps and the views' depth std over the
+    steps (the collapse monitor: 0 means a flat depth map) — a matplotlib Figure not tied to pyplot."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    b, a = ex.before.result, ex.after.result
+    fig = Figure(figsize=(width, 2.6))
+    ax_j, ax_loss, ax_std = fig.subplots(1, 3)
+    frames = np.arange(len(ex))
+    ax_j.plot(frames, b.J_frames, "o-", color="#90a4ae", ms=3, label=f"No TTT (J {b.J:.3f})")
+    ax_j.plot(frames, a.J_frames, "o-", color="#ef6c00", ms=3, label=f"{ex.state.label} (J {a.J:.3f})")
+    if t is not None:
+        ax_j.axvline(t, color="k", lw=0.8, ls=":")
+    ax_j.set(xlabel="frame", ylabel="J (IoU)", ylim=(0, 1), title="per-frame J")
+    ax_j.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_j.legend(fontsize=7)
+    steps = np.arange(len(a.losses))
+    for ax, values, title in ((ax_loss, a.losses, "TTT loss per step"),
+                              (ax_std, a.step_depth_std, "depth std of the views (collapse watch)")):
+        if len(values):
+            ax.plot(steps, values, "-", color="#ef6c00", lw=1)
+        else:
+            ax.text(0.5, 0.5, "no TTT steps", ha="center", va="center", transform=ax.transAxes)
+        ax.set(xlabel="step", title=title)
+    ax_std.set_ylim(bottom=0)
+    for ax in (ax_j, ax_loss, ax_std):
+        ax.title.set_fontsize(9)
+    fig.tight_layout()
+    return fig
+
+
+def png(fig, dpi: int = 80) -> bytes:
+    """A matplotlib Figure as PNG bytes (what the widget's image shows)."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
