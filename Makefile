@@ -1,6 +1,7 @@
 # dattt-nb — two commands do all set-up on a fresh clone:
 #   make tutorial   execute the notebook series with papermill into runs/<profile>/ (PROFILE=tiny by default)
-#   make test       unit tests, then nbval over every notebook at the `ci` profile
+#   make test       unit tests (they also grade the assignments with otter), then nbval over the series at `ci`
+#   make assignments  student + autograder versions of notebooks/assignments/ in runs/assignments/ (otter assign)
 #   make book       the executed notebooks of runs/<profile>/ (after `make tutorial`) as a static site
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -13,7 +14,7 @@ DAVIS_MINI := $(abspath ../shared/data/davis16-mini)
 TEST_ENV := DATTT_PROFILE=ci TQDM_DISABLE=1 HF_HUB_OFFLINE=1 MPLBACKEND=Agg PYTHONHASHSEED=0 \
 	$(if $(wildcard $(DAVIS_MINI)),DATTT_DAVIS_MINI=$(DAVIS_MINI))
 
-.PHONY: venv data tutorial test unit nbval book bench strip clean-runs
+.PHONY: venv data tutorial test unit nbval book bench strip clean-runs assignments
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +41,17 @@ nbval: venv
 
 book: venv  ## runs/$(PROFILE)/notebooks → runs/$(PROFILE)/book/_build/html (jupyter-book; Colab badges)
 	$(BIN)/python -m dattt_nb.book --profile $(PROFILE)
+
+ASSIGNMENTS := $(wildcard notebooks/assignments/*.ipynb)
+ASSIGNMENTS_OUT := runs/assignments
+
+assignments: venv  ## otter assign: runs/assignments/<name>/{student,autograder} (solution tests run on the way)
+	@for nb in $(ASSIGNMENTS); do \
+		name=$$(basename $$nb .ipynb); rm -rf $(ASSIGNMENTS_OUT)/$$name; \
+		echo "otter assign $$nb -> $(ASSIGNMENTS_OUT)/$$name"; \
+		TQDM_DISABLE=1 MPLBACKEND=Agg $(BIN)/otter assign $$nb $(ASSIGNMENTS_OUT)/$$name || exit 1; \
+	done
+	@echo "grade one submission: $(BIN)/otter run -a $(ASSIGNMENTS_OUT)/<name>/autograder/<name>-autograder_*.zip SUBMISSION.ipynb"
 
 bench: venv
 	$(BIN)/python benchmarks/bench_ttt.py

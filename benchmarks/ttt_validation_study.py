@@ -1,11 +1,11 @@
-"""Which TTT settings to use at a profile, chosen on the validation split only (issue 4, "Measured outcome").
+"""Which TTT settings to use at a profile, chosen on the validation split only.
 
 Runs depth-aware TTT-LTV (eq. 4, Fig. 4c) on the ``val`` split — never on a test split — over a small plan of
 learning rate × view pairs × network mode during the step, and prints J / F against No TTT after 2, 4, 8 passes.
 One run with P passes gives every pass ≤ P: LTV predicts each frame right after its step, and pass e of a P-pass
 run is exactly an e-pass run (same reset and seeds). ``mode=eval`` adapts with the whole network in eval mode
 (BatchNorm on running statistics, no stochastic depth / dropout) instead of the official train mode, to see
-whether that detail (official-ttt.md) matters here. ``objective=depth_anchored`` is an extension, not the paper.
+whether that detail of the official release (docs/ttt-details.md) matters here. ``objective=depth_anchored`` is an extension, not the paper.
 
     OMP_NUM_THREADS=1 python benchmarks/ttt_validation_study.py --profile tiny --jobs 2
     python benchmarks/ttt_validation_study.py --profile tiny --config lr=1e-4,pairs=4 --config lr=3e-4,mode=eval

@@ -1,4 +1,4 @@
-"""The ``dattt-nb`` command: run the notebook series, prepare data, train, adapt, segment, evaluate.
+"""The ``dattt-nb`` command: run the notebook series, prepare data, train, adapt, segment, evaluate, bundle.
 
 One ``_add_<cmd>(subparsers)`` / ``_cmd_<cmd>(args)`` pair per sub-command, listed in ``COMMANDS``; heavy imports
 happen inside the command functions so ``dattt-nb --help`` stays fast.
@@ -157,6 +157,37 @@ def _cmd_prepare_real(args) -> int:
     return 0
 
 
+# --- download ----------------------------------------------------------------------------------------------------
+
+def _add_download(subparsers) -> None:
+    p = subparsers.add_parser("download", help="fetch a real dataset and prepare it under data/ (only davis16 has a "
+                                               "direct address)")
+    p.add_argument("name", choices=["davis16"], help="davis16: DAVIS-2016 (~800 MB zip) → data/davis16 (20 val videos)")
+    p.add_argument("--sha256", help="expected sha256 of the archive (none is published; the measured one is printed)")
+    p.add_argument("--flow", default="dis", help="flow method for the prepared root (default: dis)")
+    p.set_defaults(func=_cmd_download)
+
+
+def _cmd_download(args) -> int:
+    """DAVIS-16: download + unzip into data/downloads/, convert the val videos into data/davis16 with flow.
+
+    Notebooks 01, 03 and 09 use data/davis16 when it exists (:func:`dattt_nb.config.davis_root`)."""
+    from .config import data_root
+    from .data.prepare import prepare_real
+    from .data.real import download
+
+    downloads = data_root() / "downloads"
+    downloads.mkdir(parents=True, exist_ok=True)
+    download(args.name, downloads, sha256=args.sha256, extract=True)
+    src = downloads / "DAVIS"
+    if not (src / "JPEGImages").is_dir():
+        raise FileNotFoundError(f"the archive did not unpack to {src}/JPEGImages; convert it by hand with "
+                                f"prepare_real('davis16', src=...) (see data/README.md)")
+    root = prepare_real(args.name, src, flow_method=args.flow)
+    print(f"DAVIS-16 val videos ready in {root}; notebooks 01, 03 and 09 now use them")
+    return 0
+
+
 # --- train / ttt: the modules' own command lines ------------------------------------------------------------------
 
 DELEGATES = {"train": ("dattt_nb.train", "stage-1 training (also under torchrun)"),
@@ -224,9 +255,52 @@ def _cmd_segment(args) -> int:
     return 0
 
 
+# --- bundle ------------------------------------------------------------------------------------------------------
+
+def _add_bundle(subparsers) -> None:
+    p = subparsers.add_parser("bundle", help="export / import a course bundle: trained checkpoints and TTT caches")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    e = actions.add_parser("export", help="pack runs/<profile>/{checkpoints,ttt/cache,results} into FILE (.tar.gz)")
+    e.add_argument("file", metavar="FILE", help="the bundle to write (a FILE.sha256 is written beside it)")
+    e.add_argument("--profile", help="named profile: ci | tiny | paper (default: $DATTT_PROFILE or tiny)")
+    e.set_defaults(func=_cmd_bundle_export)
+    i = actions.add_parser("import", help="verify a bundle (path or URL) and unpack it into runs/<profile>/")
+    i.add_argument("source", metavar="FILE_OR_URL", help="a bundle file, or a URL (https://, file://)")
+    i.add_argument("--sha256", help="the bundle's expected sha256 (hex); a different file is refused")
+    i.add_argument("--profile", help="refuse a bundle of any other profile")
+    i.add_argument("--overwrite", action="store_true", help="replace files in runs/<profile>/ that differ")
+    i.add_argument("--any-version", action="store_true", help="accept a bundle made by another dattt-nb version")
+    i.set_defaults(func=_cmd_bundle_import)
+
+
+def _cmd_bundle_export(args) -> int:
+    from .bundle import export_bundle
+
+    made = export_bundle(args.file, profile=args.profile)
+    print(f"{made['path']}: profile {made['profile']}, {len(made['files'])} files, {made['bytes'] / 2**20:.1f} MiB, "
+          f"commit {made['git_commit']}")
+    print(f"sha256 {made['sha256']} (also in {made['path']}.sha256)")
+    print(f"students: dattt-nb bundle import FILE_OR_URL --sha256 {made['sha256']}")
+    return 0
+
+
+def _cmd_bundle_import(args) -> int:
+    from .bundle import import_bundle
+
+    done = import_bundle(args.source, sha256=args.sha256, profile=args.profile, overwrite=args.overwrite,
+                         allow_version=args.any_version)
+    print(f"imported {done['files']} files of profile {done['profile']} into {done['run_dir']} "
+          f"({done['placed']} placed, {done['unchanged']} already there)")
+    if not done["same_commit"]:
+        print(f"note: the bundle was made at commit {done['git_commit']}; TTT caches made by other code are "
+              f"recomputed when a notebook needs them")
+    return 0
+
+
 # --- entry point -------------------------------------------------------------------------------------------------
 
-COMMANDS: list[Callable] = [_add_run, _add_prepare, _add_prepare_real, _add_delegates, _add_segment, _add_eval]
+COMMANDS: list[Callable] = [_add_run, _add_prepare, _add_prepare_real, _add_download, _add_delegates, _add_segment,
+                            _add_eval, _add_bundle]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -565,20 +565,28 @@ def save_beside_paper(side: pd.DataFrame, name: str, settings: Settings, backbon
 # --- figures -------------------------------------------------------------------------------------
 
 def plot_deltas_vs_paper(table: pd.DataFrame, settings: Settings, measure: str = "J", backbone: str = "MiT-b1"):
-    """Table 3 as bars: the change made by TTT-N / MWI / LTV per test split, ours (left) and the paper's (right)."""
+    """Table 3 as bars: the change made by TTT-N / MWI / LTV per test split, ours (left) and the paper's (right).
+
+    Both panels share one vertical scale, and a grey band marks ±0.5 J (×100), the noise of a split of a few videos,
+    so that our changes of a few tenths of a point are not drawn as large as the paper's of several points.
+    """
     import matplotlib.pyplot as plt
+
+    from dattt_nb.ttt.report import NOISE_J
+    from dattt_nb.viz import noise_band
 
     rows = ["naive_delta", "momentum_delta", "loop_delta"]
     ours = ours_scores(table, measure, rows)
     paper = paper_scores(3, backbone, measure).reindex(rows)
     colors = {"naive_delta": "#42a5f5", "momentum_delta": "#ab47bc", "loop_delta": "#ef6c00"}
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.3))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.3), sharey=True)
     x = np.arange(len(TEST_SPLITS))
     for ax, df, title in ((axes[0], ours, ours_label(settings)), (axes[1], paper, paper_label(backbone))):
         for i, r in enumerate(rows):
             ax.bar(x + (i - 1) * 0.27, df.loc[r, list(TEST_SPLITS)].astype(float), 0.27, color=colors[r],
                    label=STRATEGY_LABELS[r.removesuffix("_delta")])
         ax.axhline(0, color="k", lw=0.8)
+        noise_band(ax, NOISE_J, f"±{NOISE_J:g}: noise of a split")
         ax.set_xticks(x, [split_label(s) for s in TEST_SPLITS], fontsize=8)
         ax.set_ylabel(f"change in {measure} × 100 (vs No TTT)")
         ax.set_title(title, fontsize=9)

@@ -111,6 +111,24 @@ def _environment(**values: str) -> Iterator[None]:
                 os.environ[key] = old
 
 
+def _ipc_kernel_manager():
+    """A kernel manager that talks to the kernel over local IPC sockets instead of TCP.
+
+    ipykernel warns "Kernel is running over TCP without encryption" whenever it listens on TCP, and that warning
+    ends up in the output of an executed notebook; IPC sockets (files in Jupyter's runtime folder, readable only by
+    the user) are the transport the warning itself recommends for a kernel on the same machine.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            if os.name != "nt":
+                kwargs.setdefault("transport", "ipc")
+            super().__init__(**kwargs)
+
+    return IPCKernelManager
+
+
 def _failure_message(name: str, err: Exception, output: Path) -> str:
     """One paragraph naming the notebook, the cell and the error, and where the executed notebook is."""
     import papermill
@@ -180,6 +198,7 @@ def run_pipeline(profile: str | None = None, only: list[str] | None = None, para
                 papermill.execute_notebook(
                     str(nb), str(output), parameters=parameters, cwd=str(notebooks_dir), kernel_name="python3",
                     progress_bar=False, request_save_on_cell_execute=True, execution_timeout=timeout,
+                    kernel_manager_class=_ipc_kernel_manager(),
                 )
             except Exception as err:  # papermill errors, cell timeouts, dead kernels: all stop the series
                 message = _failure_message(name, err, output)

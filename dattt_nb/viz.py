@@ -109,6 +109,33 @@ def contact_sheet(videos: Sequence, t: int | Sequence[int] | None = None, titles
     return fig
 
 
+def hold_span(ax, values, span: float, axis: str = "y") -> tuple[float, float]:
+    """Give an axis at least ``span`` between its ends, centred on ``values``, so that a change of a fraction of a
+    point is drawn as small as it is (matplotlib otherwise stretches any difference to fill the panel).
+
+    Returns the limits set; a wider range of ``values`` (plus a margin) is kept as it is.
+    """
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return (ax.get_ylim() if axis == "y" else ax.get_xlim())
+    low, high = float(v.min()), float(v.max())
+    margin = 0.05 * (high - low)
+    low, high = low - margin, high + margin
+    if high - low < span:
+        mid = (low + high) / 2
+        low, high = mid - span / 2, mid + span / 2
+    (ax.set_ylim if axis == "y" else ax.set_xlim)(low, high)
+    return low, high
+
+
+def noise_band(ax, half_width: float, label: str | None = None, axis: str = "y"):
+    """Shade ``±half_width`` around zero: changes inside it are within the noise (e.g. of a split of a few videos)."""
+    span = ax.axhspan if axis == "y" else ax.axvspan
+    return span(-half_width, half_width, color="0.85", alpha=0.6, zorder=0, lw=0,
+                label=label or f"within noise (±{half_width:g})")
+
+
 # --- masks of several methods over a video's frames ----------------------------------------------
 
 def overlay_frames(frames: np.ndarray, masks: np.ndarray, color=COLORS["result"], alpha: float = 0.45) -> np.ndarray:

@@ -6,7 +6,11 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-NBVAL_OUTPUT_TIMEOUT = 120  # seconds; nbval's 5 s default fails on a busy 2-core box (NOTEBOOKS.md)
+# otter-grader assignment sources: solutions and test cells that otter assign turns into student and autograder
+# notebooks (graded by tests/test_assignments.py), not lectures for nbval to run
+collect_ignore = ["assignments"]
+
+NBVAL_OUTPUT_TIMEOUT = 120  # seconds; nbval's 5 s default fails on a busy 2-core box
 
 
 def pytest_collection_modifyitems(config, items):

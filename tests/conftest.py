@@ -10,7 +10,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
-NBVAL_OUTPUT_TIMEOUT = 120  # seconds; nbval's 5 s default fails on a busy 2-core box (NOTEBOOKS.md)
+NBVAL_OUTPUT_TIMEOUT = 120  # seconds; nbval's 5 s default fails on a busy 2-core box
 
 DAVIS_MINI = Path(os.environ["DATTT_DAVIS_MINI"]) if os.environ.get("DATTT_DAVIS_MINI") else None
 
@@ -20,6 +20,24 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if hasattr(item, "output_timeout"):
             item.output_timeout = max(item.output_timeout, NBVAL_OUTPUT_TIMEOUT)
+
+
+@pytest.fixture
+def file_urls_only(monkeypatch) -> list:
+    """Downloads in tests open only file:// URLs (never the network); returns the list of URLs opened."""
+    import urllib.request
+
+    from dattt_nb.data import real
+
+    opened = []
+
+    def opener(url, *a, **kw):
+        assert url.startswith("file://"), f"tests must not touch the network: {url}"
+        opened.append(url)
+        return urllib.request.urlopen(url, *a, **kw)
+
+    monkeypatch.setattr(real, "_urlopen", opener)
+    return opened
 
 
 @pytest.fixture

@@ -177,6 +177,36 @@ def test_prepare_real_missing_weights_or_package_say_how(raw_davis, tmp_path, mo
     assert len(err.splitlines()) == 1 and "pip install" in err and "precomputed:DIR" in err
 
 
+def test_download_davis16_prepares_the_root_the_notebooks_use(tmp_path, monkeypatch, capsys, file_urls_only):
+    """`dattt-nb download davis16` (a file:// stand-in for the archive): unzip, convert, flow; davis_root finds it."""
+    import zipfile
+
+    from dattt_nb import config
+    from dattt_nb.data import real
+
+    archive = tmp_path / "DAVIS-data.zip"
+    rng = np.random.default_rng(0)
+    with zipfile.ZipFile(archive, "w") as zf:
+        for t in range(3):
+            frame, mask = tmp_path / "f.jpg", tmp_path / "m.png"
+            Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(frame)
+            write_mask(mask, np.pad(np.ones((8, 8), bool), 8)[:24, :32])
+            zf.write(frame, f"DAVIS/JPEGImages/480p/blackswan/{t:05d}.jpg")
+            zf.write(mask, f"DAVIS/Annotations/480p/blackswan/{t:05d}.png")
+    opened = file_urls_only
+    monkeypatch.setitem(real.DATASETS, "davis16", {**real.DATASETS["davis16"], "url": archive.as_uri()})
+    monkeypatch.setenv("DATTT_DATA", str(tmp_path / "data"))
+    monkeypatch.delenv(config.DAVIS_SAMPLE_ENV, raising=False)
+    assert config.davis_root() is None  # nothing downloaded yet: the notebooks fall back to a synthetic clip
+    assert cli.main(["download", "davis16", "--flow", "farneback"]) == 0
+    root = tmp_path / "data" / "davis16"
+    assert len(opened) == 1 and "data/davis16" in capsys.readouterr().out
+    assert config.davis_root() == root
+    assert len(list((root / "JPEGImages" / "blackswan").iterdir())) == 3 and (root / "Flow" / "blackswan").is_dir()
+    monkeypatch.setenv(config.DAVIS_SAMPLE_ENV, str(tmp_path / "missing"))
+    assert config.davis_root() is None  # a named sample that is not there is not silently replaced
+
+
 # --- bad input to segment, eval, train and ttt: one line, exit 2, checked before the work ---------------------
 
 @pytest.fixture(scope="module")

@@ -282,3 +282,16 @@ def test_scale_table_contrasts_the_paper_with_this_profile(cfg):
     assert list(table.columns) == ["paper", evaluation.ours_label(cfg)]
     assert table.loc["input size", "paper"] == "512 × 512" and "32" in table.loc["input size"].iloc[1]
     assert evaluation.ours_label(cfg) == "ours (ci: mit_b0, 32 px, synthetic data)"
+
+
+def test_table3_bars_share_one_scale_with_the_paper_and_mark_the_noise(cfg):
+    import matplotlib.pyplot as plt
+
+    rows = ["naive_delta", "momentum_delta", "loop_delta"]
+    ours = pd.DataFrame({f"{s}_J": [0.1, 0.3, -0.2] for s in evaluation.TEST_SPLITS}, index=rows)
+    fig = evaluation.plot_deltas_vs_paper(ours, cfg, "J")
+    (left, right) = fig.axes[:2]
+    assert left.get_ylim() == right.get_ylim(), "ours and the paper's on one vertical scale"
+    assert left.get_ylim()[1] - left.get_ylim()[0] > 2, "the paper's changes of several points set the scale"
+    assert any("noise" in t.get_text() for t in left.get_legend().get_texts())
+    plt.close(fig)

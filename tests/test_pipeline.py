@@ -158,3 +158,16 @@ def test_report_groups_results_by_notebook_and_shows_meta(tmp_path):
     assert "*units: x100*" in report and "77.12" in report and "77.123456" not in report and "—" in report
     assert "[table3_strategies.json](results/table3_strategies.json)" in report, "the JSON twin is linked"
     assert "<details><summary>30 rows</summary>" in report
+
+
+def test_executed_notebooks_carry_no_kernel_transport_warning(tmp_path, capfd):
+    """ipykernel warns "running over TCP without encryption" on TCP; the driver talks to its kernels over IPC."""
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    write_notebook(nbs, "00_quiet", 'PROFILE: str = "tiny"', "import sys\nprint('out'); print('err', file=sys.stderr)")
+    run_pipeline("ci", runs_root=tmp_path / "runs", notebooks_dir=nbs)
+    executed = (tmp_path / "runs" / "ci" / "notebooks" / "00_quiet.ipynb").read_text()
+    assert "out" in executed and "err" in executed  # the kernel's own streams still reach the notebook
+    captured = capfd.readouterr()
+    for text in (executed, captured.out, captured.err):
+        assert "without encryption" not in text

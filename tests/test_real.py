@@ -1,7 +1,6 @@
 """Real datasets: converters on small fake trees, the DAVIS loader on davis16-mini, offline download checks."""
 import hashlib
 import json
-import urllib.request
 from pathlib import Path
 
 import cv2
@@ -152,19 +151,12 @@ def test_davis_loader_on_davis16_mini(tmp_path, davis_mini):
 # --- downloads (no network: file:// URLs through a guarded opener) ---
 
 @pytest.fixture
-def archive(tmp_path, monkeypatch):
+def archive(tmp_path, monkeypatch, file_urls_only):
     payload = b"fake dataset archive " * 1000
     path = tmp_path / "src" / "fake.zip"
     path.parent.mkdir()
     path.write_bytes(payload)
-    opened = []
-
-    def opener(url, *a, **kw):
-        assert url.startswith("file://"), f"tests must not touch the network: {url}"
-        opened.append(url)
-        return urllib.request.urlopen(url, *a, **kw)
-
-    monkeypatch.setattr(real, "_urlopen", opener)
+    opened = file_urls_only
     monkeypatch.setitem(real.DATASETS, "fake", dict(url=path.as_uri(), sha256=hashlib.sha256(payload).hexdigest(),
                                                     size=len(payload), page="https://example.org", notes="test"))
     return payload, opened

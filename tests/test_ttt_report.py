@@ -118,3 +118,37 @@ def test_figures_draw(trained, runs):
     figs.append(report.plot_j_vs_epoch(fig5))
     assert all(f.axes for f in figs)
     plt.close("all")
+
+
+def test_fig5_axis_spans_at_least_0_2_j_so_tenths_of_a_point_look_small():
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    rows = [dict(strategy=s, epoch=e, split=sp, J=60 + 0.1 * e * (i + 1))
+            for i, s in enumerate(("naive", "momentum", "loop")) for e in range(3) for sp in ("mean_shifted", "davis")]
+    fig = report.plot_j_vs_epoch(pd.DataFrame(rows))
+    for ax in fig.axes:
+        low, high = ax.get_ylim()
+        assert high - low >= report.FIG5_MIN_SPAN - 1e-9 and low <= 60 <= 60.6 <= high
+    wide = pd.DataFrame([dict(strategy="loop", epoch=e, split="davis", J=40 + 20 * e) for e in range(3)])
+    low, high = report.plot_j_vs_epoch(wide, splits=("davis",)).axes[0].get_ylim()
+    assert low < 40 and high > 80, "a real effect larger than the span keeps its full range"
+    plt.close("all")
+
+
+def test_sentences_pick_words_by_sign():
+    import pandas as pd
+
+    mixed = pd.Series({"fbms": 0.9, "mcl": -0.4, "stv2": 0.1})
+    assert report.extremes_phrase(mixed) == "largest gain +0.90 J (fbms), largest loss -0.40 J (mcl)"
+    gains = pd.Series({"fbms": 1.2, "mcl": 0.38})
+    text = report.extremes_phrase(gains)
+    assert "loss" not in text and "smallest +0.38 J (mcl)" in text and "largest gain +1.20 J (fbms)" in text
+    losses = pd.Series({"fbms": -1.2, "mcl": -0.1})
+    text = report.extremes_phrase(losses)
+    assert "gain" not in text and "largest loss -1.20 J (fbms)" in text
+    assert [report.change_word(d) for d in (0.8, -0.8, 0.2)] == ["improves", "lowers", "does not clearly change"]
+    by_split = pd.DataFrame({"dJ": [0.2, 0.38, 1.0, 0.69]}, index=["davis", "fbms", "mcl", "mean_shifted"])
+    line = report.summary_sentence("TTT-LTV", by_split, ["fbms", "mcl"], 0.165, 0.160)
+    assert line.startswith("TTT-LTV: mean change over the shifted splits +0.69 J, clean split +0.20 J")
+    assert "largest loss" not in line and "depth std 0.165 → 0.160" in line

@@ -65,3 +65,18 @@ def test_browse_video_headless(capsys):
     out = widgets.browse_video(_video())
     assert out.widget.children[0].max == 2
     plt.close("all")
+
+
+def test_hold_span_keeps_small_differences_small():
+    import matplotlib.pyplot as plt
+
+    from dattt_nb.viz import hold_span
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [70.1, 70.4])
+    assert hold_span(ax, [70.1, 70.4], 20) == ax.get_ylim()
+    low, high = ax.get_ylim()
+    assert abs((high - low) - 20) < 1e-9 and abs((low + high) / 2 - 70.25) < 1e-9
+    low, high = hold_span(ax, [10, 90], 20)
+    assert low < 10 and high > 90
+    plt.close(fig)

@@ -1,20 +1,12 @@
-"""Inputs for a first try of segmentation: the real DAVIS-16 sample when present, else a synthetic clip on disk."""
+"""Inputs for a first try of segmentation: a synthetic clip on disk when no real video is at hand (the real DAVIS-16
+root, when there is one, comes from :func:`dattt_nb.config.davis_root`)."""
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
-from dattt_nb.config import Settings, project_root
+from dattt_nb.config import Settings
 from dattt_nb.data.layout import FRAMES, write_frames, write_masks
-
-DAVIS_MINI_ENV = "DATTT_DAVIS_MINI"
-
-
-def davis_mini_root() -> Path | None:
-    """The real DAVIS-16 sample (``$DATTT_DAVIS_MINI``, else the sample folder beside the project), or None."""
-    root = Path(os.environ.get(DAVIS_MINI_ENV, project_root().parent / "shared" / "data" / "davis16-mini"))
-    return root if (root / FRAMES).is_dir() else None
 
 
 def write_demo_clip(root: str | Path, settings: Settings, n_frames: int | None = None, size: int | None = None,

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dattt_nb.ttt.report import shifted, split_label, split_scores
+from dattt_nb.ttt.report import NOISE_J, shifted, split_label, split_scores
 from dattt_nb.ttt.runner import TTTResult
+from dattt_nb.viz import noise_band
 
 BACKBONE_LABELS = {"mit_b0": "MiT-b0", "mit_b1": "MiT-b1", "swin_tiny": "Swin-T", "resnet18": "ResNet-18",
                    "resnet50": "ResNet-50"}
@@ -117,7 +118,8 @@ def table4_layout(table: pd.DataFrame, measure: str = "J") -> pd.DataFrame:
 
 
 def plot_delta_j(table: pd.DataFrame, measure: str = "J", ax=None):
-    """Grouped bars: the change made by each method's TTT (×100) on every test split and the shifted splits' mean."""
+    """Grouped bars: the change made by each method's TTT (×100) on every test split and the shifted splits' mean,
+    over a grey band of ±0.5 J, the noise of a split of a few videos."""
     import matplotlib.pyplot as plt
 
     deltas = table[table["value_kind"] == "delta"]
@@ -132,6 +134,7 @@ def plot_delta_j(table: pd.DataFrame, measure: str = "J", ax=None):
         ax.bar(x + (i - (len(deltas) - 1) / 2) * width, row[cols].astype(float), width, label=name,
                color=colors(i), hatch=hatch, edgecolor="white" if hatch else None)
     ax.axhline(0, color="#37474f", lw=0.8)
+    noise_band(ax, NOISE_J, f"±{NOISE_J:g}: noise of a split")  # a bar inside the band is no effect
     ax.set_xticks(x, [split_label(c[:-len(measure) - 1]) if not c.startswith("shifted") else "shifted (mean)"
                       for c in cols])
     ax.set_ylabel(f"Δ{measure} × 100 (TTT − no TTT)")

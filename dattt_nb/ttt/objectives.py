@@ -17,7 +17,7 @@ from dattt_nb.ttt.views import apply_geometry, make_views, sample_geometry
 
 NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
 BN_PRIOR = 1  # BN adaptation: the training statistics weigh as much as this many test batches (Schneider et al. 2020)
-ANCHOR_WEIGHT = 1.0  # extension: weight of the pull toward the frozen model's depth (tiny-scale-probe.md: w = 1)
+ANCHOR_WEIGHT = 1.0  # extension: weight of the pull toward the frozen model's depth (docs/ttt-details.md: w = 1)
 
 
 @dataclass
@@ -68,7 +68,7 @@ def depth_consistency(model: nn.Module, batch: TTTBatch) -> Tensor:
 def depth_anchored(model: nn.Module, batch: TTTBatch, weight: float = ANCHOR_WEIGHT) -> Tensor:
     """Extension, not the paper: eq. 4 plus ``weight`` × SILog of each view's depth to the frozen trained model's
     depth of the same view (eval mode, no gradient). A constant map is consistent but far from the anchor, so the
-    trivial solution of eq. 4 stops paying (the remedy issue 4 asks to study; tiny-scale-probe.md)."""
+    trivial solution of eq. 4 stops paying (docs/ttt-details.md, the early tiny-scale study)."""
     if batch.reference is None:
         raise ValueError("objective 'depth_anchored' needs the frozen model: run it through TTTEngine")
     depth1, depth2 = view_depths(model, batch)

@@ -447,9 +447,19 @@ def plot_depth_std(result: TTTResult, axes=None):
     return plot_steps(result, "depth_std", axes)
 
 
-def plot_j_vs_epoch(fig5: pd.DataFrame, splits=("mean_shifted", CLEAN_SPLIT), axes=None):
-    """Fig. 5: J against epochs for each strategy (epoch 0 = No TTT), one panel per split; returns the figure."""
+FIG5_MIN_SPAN = 20.0  # J ×100: Fig. 5's vertical axis spans at least 0.2 J, so a few tenths of a point look small
+
+
+def plot_j_vs_epoch(fig5: pd.DataFrame, splits=("mean_shifted", CLEAN_SPLIT), axes=None,
+                    min_span: float = FIG5_MIN_SPAN):
+    """Fig. 5: J against epochs for each strategy (epoch 0 = No TTT), one panel per split; returns the figure.
+
+    Every panel's vertical axis spans at least ``min_span`` (J ×100), the same in every panel, so changes of a
+    fraction of a point — within the noise of a split of a few videos — are not stretched into an effect.
+    """
     import matplotlib.pyplot as plt
+
+    from dattt_nb.viz import hold_span
 
     splits = [s for s in splits if s in set(fig5["split"])]
     if axes is None:
@@ -469,6 +479,7 @@ def plot_j_vs_epoch(fig5: pd.DataFrame, splits=("mean_shifted", CLEAN_SPLIT), ax
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+        hold_span(ax, fig5.loc[fig5["split"] == split, "J"], min_span)
     fig = axes[0].figure
     fig.tight_layout()
     return fig
@@ -518,3 +529,41 @@ def plot_depth_std_before_after(base: dict[str, TTTResult], adapted: dict[str, T
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, axis="y")
     return ax.figure
+
+
+# --- sentences computed from results --------------------------------------------------------------------------
+
+NOISE_J = 0.5  # J ×100: a split of a handful of short videos moves about this much by chance
+
+
+def change_word(delta: float, noise: float = NOISE_J) -> str:
+    """"improves" / "lowers" / "does not clearly change", by the sign of ``delta`` and the noise level."""
+    return "improves" if delta > noise else "lowers" if delta < -noise else "does not clearly change"
+
+
+def extremes_phrase(changes: pd.Series, unit: str = "J") -> str:
+    """The largest gain and the largest loss among ``changes`` (index: names), worded by their signs: a split
+    that moved the least upward is "the smallest gain", never a "loss" with a plus sign."""
+    changes = changes.astype(float).dropna()
+    if changes.empty:
+        return "no splits"
+    top, bottom = changes.idxmax(), changes.idxmin()
+    hi, lo = changes[top], changes[bottom]
+    if lo >= 0:  # nothing lost
+        return (f"every split gained or held: largest gain {hi:+.2f} {unit} ({top}), smallest {lo:+.2f} {unit} "
+                f"({bottom})")
+    if hi <= 0:  # nothing gained
+        return (f"every split lost or held: largest loss {lo:+.2f} {unit} ({bottom}), smallest {hi:+.2f} {unit} "
+                f"({top})")
+    return f"largest gain {hi:+.2f} {unit} ({top}), largest loss {lo:+.2f} {unit} ({bottom})"
+
+
+def summary_sentence(label: str, by_split: pd.DataFrame, shifted_splits, std_none: float, std_ttt: float) -> str:
+    """The one-line summary of a strategy's run that notebooks 04–06 print (J changes ×100 from
+    :func:`compare_splits`, the predicted depth's spatial std before and after)."""
+    measured = list(shifted_splits) or [s for s in by_split.index if s != "mean_shifted"]  # real: maybe clean only
+    return (f"{label}: mean change over the shifted splits {by_split['dJ'].get('mean_shifted', float('nan')):+.2f} J, "
+            f"clean split {by_split['dJ'].get(CLEAN_SPLIT, float('nan')):+.2f} J; "
+            f"{extremes_phrase(by_split.loc[measured, 'dJ'])}; "
+            f"depth std {std_none:.3f} → {std_ttt:.3f}.")
+
