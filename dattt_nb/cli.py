@@ -70,22 +70,90 @@ def _cmd_eval(args) -> int:
 
 # --- prepare -----------------------------------------------------------------------------------------------------
 
+def add_root_options(p: argparse.ArgumentParser, train: bool = True, test: bool = True) -> None:
+    """``--train-root/--val-root/--test-root`` (repeatable): prepared real roots that replace the default ones."""
+    if train:
+        p.add_argument("--train-root", action="append", default=[], metavar="DIR",
+                       help="prepared training root (repeatable; default: data/youtube-vos, else data/davis16-train)")
+        p.add_argument("--val-root", action="append", default=[], metavar="DIR",
+                       help="prepared validation root (repeatable; default: data/davis16-train unless it trains)")
+    if test:
+        p.add_argument("--test-root", action="append", default=[], metavar="DIR",
+                       help="prepared test root (repeatable; default: every prepared test dataset under data/)")
+
+
 def _add_prepare(subparsers) -> None:
     p = subparsers.add_parser("prepare", help="build the profile's datasets: synthetic benchmark, flow, depth (cached)")
     p.add_argument("--profile", help="named profile: ci | tiny | paper (default: $DATTT_PROFILE or tiny)")
     p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                    help="override a setting, e.g. -p flow_method farneback; repeatable")
+    add_root_options(p)
     p.set_defaults(func=_cmd_prepare)
 
 
 def _cmd_prepare(args) -> int:
     from .config import parse_overrides, resolve
-    from .data.prepare import ensure_benchmark, split_counts
+    from .data.prepare import ensure_benchmark, with_roots
+
+    settings = with_roots(resolve(args.profile, parse_overrides(args.param)), args.train_root, args.val_root,
+                          args.test_root)
+    roots = ensure_benchmark(settings)
+    from .data.layout import list_videos
+
+    for split, paths in roots.items():
+        paths = paths if isinstance(paths, list) else [paths]
+        print(f"{split:<12} {sum(len(list_videos(r)) for r in paths):4d} videos  {', '.join(map(str, paths))}")
+    return 0
+
+
+# --- prepare-real ------------------------------------------------------------------------------------------------
+
+REAL_DATASETS = ("davis16", "davis16-train", "youtube-vos", "fbms", "long-videos", "mcl", "segtrackv2")
+
+
+def _add_prepare_real(subparsers) -> None:
+    p = subparsers.add_parser("prepare-real", help="convert a downloaded real dataset into the layout, then compute "
+                                                   "depth and flow (cached)")
+    p.add_argument("dataset", choices=REAL_DATASETS, help="which dataset SRC holds")
+    p.add_argument("src", help="the extracted download (e.g. the DAVIS root with JPEGImages/480p)")
+    p.add_argument("dst", help="output root in the layout (the paper profile looks in data/<dataset>)")
+    p.add_argument("--flow", choices=["dis", "farneback", "raft_small", "raft_large"], default=None,
+                   help="optical flow (default: the profile's flow_method)")
+    p.add_argument("--depth", default="none", metavar="ROUTE",
+                   help="depth pseudo-labels: precomputed:DIR (DIR/<video>/<frame>.png, 16-bit), "
+                        "transformers[:MODEL] (a Hugging Face depth model), or none (default)")
+    p.add_argument("--allow-download", action="store_true",
+                   help="let RAFT and the depth model download their weights (default: local files only)")
+    p.add_argument("--copy", action="store_true", help="copy frames and masks instead of linking them")
+    p.add_argument("--invert", action="store_true", help="precomputed maps are disparity (larger = nearer)")
+    p.add_argument("--videos", nargs="+", help="only these videos of the source")
+    p.add_argument("--profile", help="named profile: ci | tiny | paper (default: $DATTT_PROFILE or tiny)")
+    p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="override a setting, e.g. -p depth_model Intel/dpt-large; repeatable")
+    p.set_defaults(func=_cmd_prepare_real)
+
+
+def _cmd_prepare_real(args) -> int:
+    import time
+
+    from .config import parse_overrides, resolve
+    from .data.layout import list_videos
+    from .data.prepare import parse_depth_route, prepare_real
 
     settings = resolve(args.profile, parse_overrides(args.param))
-    roots = ensure_benchmark(settings)
-    for split, count in split_counts(roots).items():
-        print(f"{split:<12} {count:4d} videos  {roots[split]}")
+    source, arg = parse_depth_route(args.depth)
+    flow = args.flow or settings.flow_method
+    start = time.perf_counter()
+    try:
+        dst = prepare_real(args.dataset, args.src, args.dst, flow_method=flow, depth_source=source,
+                           depth_model=(arg or settings.depth_model) if source == "transformers" else None,
+                           depth_dir=arg if source == "precomputed" else None, invert=args.invert,
+                           link=not args.copy, allow_download=args.allow_download,
+                           **({"videos": args.videos} if args.videos else {}))
+    except ImportError as err:  # an optional package that is not installed: say how to get it
+        raise InputError(str(err)) from err
+    print(f"{args.dataset}: {len(list_videos(dst))} videos in {dst} (flow {flow}, depth {source or 'none'}; "
+          f"{time.perf_counter() - start:.1f} s)")
     return 0
 
 
@@ -149,7 +217,8 @@ def _add_segment(subparsers) -> None:
     p = subparsers.add_parser("segment", help="segment a video (frame folder or video file): PNG masks, overlay, J/F")
     p.add_argument("video", help="a folder of frames (jpg/png, natural order) or a video file (.mp4/.avi/.mov)")
     p.add_argument("--out", required=True, help="output folder: masks/<video>/<frame>.png, overlay.gif/.mp4, segment.json")
-    p.add_argument("--checkpoint", help="stage-1 checkpoint .pt (default: load or train the profile's model)")
+    p.add_argument("--checkpoint", help="stage-1 checkpoint .pt, never retrained (default: load or train the "
+                                        "profile's model; the tiny/ci models know only synthetic clips)")
     p.add_argument("--ttt", choices=["none", "n", "mwi", "ltv"], default="ltv",
                    help="test-time training: none | n (TTT-N) | mwi (TTT-MWI) | ltv (TTT-LTV, default)")
     p.add_argument("--epochs", type=int, default=None, help="TTT epochs (default: the profile's ttt_epochs)")
@@ -230,7 +299,8 @@ def _cmd_bundle_import(args) -> int:
 
 # --- entry point -------------------------------------------------------------------------------------------------
 
-COMMANDS: list[Callable] = [_add_run, _add_prepare, _add_download, _add_delegates, _add_segment, _add_eval, _add_bundle]
+COMMANDS: list[Callable] = [_add_run, _add_prepare, _add_prepare_real, _add_download, _add_delegates, _add_segment,
+                            _add_eval, _add_bundle]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -33,7 +33,7 @@ class Settings:
     n_train_videos: int = 160  # synthetic training clips (plays YouTube-VOS)
     n_val_videos: int = 12  # synthetic validation clips (hyper-parameter choices only)
     n_test_videos: int = 8  # synthetic clips per test split
-    flow_method: str = "dis"  # optical flow: dis | farneback | raft_small | raft_large | gt | precomputed
+    flow_method: str = "dis"  # optical flow: dis | farneback | raft_small | raft_large | gt | precomputed (real roots)
     depth_source: str = "gt"  # depth pseudo-labels: gt | precomputed | transformers
     depth_model: str = "Intel/dpt-hybrid-midas"  # transformers depth-estimation model (depth_source="transformers")
 
@@ -64,7 +64,7 @@ class Settings:
 
     # --- bookkeeping ---
     num_workers: int = 0  # DataLoader workers
-    extra: dict = field(default_factory=dict)  # free-form, recorded in the manifest
+    extra: dict = field(default_factory=dict)  # free-form, recorded: pretrained_file (local ImageNet weights), roots
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -235,7 +235,8 @@ def resolve(profile: str | None = None, settings: dict[str, Any] | None = None, 
         raise SettingError(f"unknown profile {name!r}; choose one of {', '.join(sorted(PROFILES))}")
     if settings is not None and not isinstance(settings, dict):
         raise SettingError(f"SETTINGS: expected a mapping of setting overrides, got {settings!r}")
-    given = {k: v for k, v in {**(settings or {}), **overrides}.items() if v is not None}
+    given = {k: v for k, v in {**(settings or {}), **{k: v for k, v in overrides.items() if v is not None}}.items()
+             if v is not None}  # a keyword left at None keeps the SETTINGS value
     typed = {k: parse_setting(k, v) for k, v in given.items() if k != "profile"}
     values = {**PROFILES[name], **typed, "profile": name}
     if isinstance(values.get("ttt_scale"), list):

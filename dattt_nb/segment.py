@@ -21,6 +21,7 @@ from dattt_nb.data.layout import (Video, find_annotations, image_tensor, read_an
                                   write_mask_pngs)
 from dattt_nb.data.video_file import (DEFAULT_FPS, long_side_size, read_video, resize_long_side,
                                       video_fps, write_gif, write_mp4)
+from dattt_nb.train.checkpoint import trained_on
 from dattt_nb.ttt.strategies import STRATEGY_ALIASES, strategy_name
 from dattt_nb.utils import atomic_write_json, check_output, progress_disabled
 from dattt_nb.viz import outline_masks, overlay_frames, side_by_side
@@ -135,12 +136,30 @@ def load_segmentation_model(settings: Settings, checkpoint: str | Path | None = 
 
         path = check_checkpoint(checkpoint)
         model, ckpt = load_model(path, device=device)
+        config = ckpt.get("config", {})
         return model, dict(checkpoint=str(path), step=ckpt.get("step"), metrics=ckpt.get("metrics"),
-                           variant=ckpt.get("config", {}).get("variant"))
+                           variant=config.get("variant"), trained_on=trained_on(config),
+                           synthetic=config.get("dataset", "synthetic") == "synthetic")
     from dattt_nb.train import load_or_train
 
     model, info = load_or_train(settings, progress=progress)
-    return model, {k: info.get(k) for k in ("checkpoint", "variant", "step", "best_val_J", "trained_now")}
+    keys = ("checkpoint", "variant", "step", "best_val_J", "trained_now", "trained_on")
+    return model, {**{k: info.get(k) for k in keys}, "synthetic": settings.dataset == "synthetic"}
+
+
+SYNTHETIC_MODEL_WARNING = ("this model was trained only on synthetic clips, not on real video: expect poor "
+                           "masks on real footage; for a real-data model run `dattt-nb prepare-real davis16-train "
+                           "SRC data/davis16-train --depth precomputed:DIR` and `dattt-nb train --profile paper`, "
+                           "then pass --checkpoint (see data/README.md)")
+
+
+def announce_model(info: dict) -> None:
+    """Say which checkpoint segments the video and what it was trained on; warn about a synthetic-only model."""
+    from dattt_nb.utils import warn
+
+    print(f"model: {info.get('checkpoint')} — trained on {info.get('trained_on')}")
+    if info.get("synthetic"):
+        warn(SYNTHETIC_MODEL_WARNING)
 
 
 def input_size(model, settings: Settings) -> int:
@@ -270,6 +289,7 @@ def segment_video(source: str | Path, settings: Settings, checkpoint: str | Path
     t = time.perf_counter()
     if model is None:
         model, model_info = load_segmentation_model(settings, checkpoint, progress)
+        announce_model(model_info)
     else:
         model_info = dict(checkpoint=None, note="model passed in")
     size = input_size(model, settings)

@@ -116,9 +116,13 @@ def test_stage1_trains_the_aux_head_and_checkpoints_rebuild_it(tmp_path, monkeyp
 
 def test_another_backbone_gets_its_own_checkpoint_folder():
     s = resolve("ci")
-    assert checkpoint_dir(s, "none").name == "none" and checkpoint_dir(s, "none").parent.name == "checkpoints"
+    assert checkpoint_dir(s, "none").parent.name == "none" and checkpoint_dir(s, "none").parents[1].name == "checkpoints"
     r18 = checkpoint_dir(resolve("ci", backbone="resnet18"), "none")
-    assert r18.parent.name == "resnet18" and r18 != checkpoint_dir(s, "none")
+    assert r18.name.startswith("resnet18-32px-synthetic-seed0-") and r18 != checkpoint_dir(s, "none")
+    # everything that shapes the weights has its own folder: a 64 px run never replaces a 32 px one
+    others = [resolve("ci", image_size=64), resolve("ci", seed=1), resolve("ci", lr=1e-4), resolve("ci", dataset="real")]
+    assert len({checkpoint_dir(o, "none", data={"train": [], "val": []}) for o in others} | {checkpoint_dir(s, "none")}) == 5
+    assert checkpoint_dir(resolve("ci", ttt_epochs=5, device="cpu"), "none") == checkpoint_dir(s, "none")
 
 
 @pytest.fixture(scope="module")

@@ -122,6 +122,62 @@ def test_debug_shows_the_traceback():
         cli.main(["train", "--profile", "ci", "-p", "lr", "abc", "--debug"])
 
 
+@pytest.fixture
+def raw_davis(tmp_path):
+    """A raw DAVIS-2016 root (JPEGImages/480p, Annotations/480p) with one 3-frame video."""
+    rng = np.random.default_rng(0)
+    mask = np.zeros((24, 32), bool)
+    mask[6:18, 8:24] = True
+    root = tmp_path / "DAVIS"
+    for t in range(3):
+        frame = root / "JPEGImages" / "480p" / "cat" / f"{t:05d}.jpg"
+        frame.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(frame)
+        write_mask(root / "Annotations" / "480p" / "cat" / f"{t:05d}.png", mask)
+    return root
+
+
+def _depth(folder, stems, value=0.5):
+    from dattt_nb.data.layout import depth_to_uint16
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for stem in stems:
+        Image.fromarray(depth_to_uint16(np.full((12, 16), value))).save(folder / f"{stem}.png")
+
+
+def test_prepare_real_with_precomputed_depth(raw_davis, tmp_path, capsys):
+    _depth(tmp_path / "depth" / "cat", ["00000", "00001", "00002"])
+    dst = tmp_path / "data" / "davis16"
+    assert cli.main(["prepare-real", "davis16-train", str(raw_davis), str(dst), "--flow", "dis",
+                     "--depth", f"precomputed:{tmp_path / 'depth'}"]) == 0
+    assert "davis16-train: 1 videos" in capsys.readouterr().out
+    from dattt_nb.data.layout import load_video
+
+    video = load_video(dst, "cat")
+    assert video.depth.shape == (3, 24, 32) and float(video.depth.max()) == 1.0 and video.flow is not None
+    # a missing map, a bad route, absent RAFT weights: one line each, exit 2, saying how to provide it
+    (tmp_path / "depth" / "cat" / "00001.png").unlink()
+    assert cli.main(["prepare-real", "davis16-train", str(raw_davis), str(tmp_path / "d2"),
+                     "--depth", f"precomputed:{tmp_path / 'depth'}"]) == 2
+    assert "lacks 1 of 3 maps, e.g. 00001.png" in capsys.readouterr().err
+    assert cli.main(["prepare-real", "davis16", str(raw_davis), str(tmp_path / "d3"), "--depth", "monodepth"]) == 2
+    assert "expected precomputed:DIR" in capsys.readouterr().err
+
+
+def test_prepare_real_missing_weights_or_package_say_how(raw_davis, tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setenv("DATTT_RAFT_WEIGHTS", str(tmp_path / "nowhere.pth"))
+    assert cli.main(["prepare-real", "davis16", str(raw_davis), str(tmp_path / "a"), "--flow", "raft_small"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--allow-download" in err and "--flow dis" in err
+    assert not (tmp_path / "a").exists(), "fails before converting anything"
+    monkeypatch.setitem(sys.modules, "transformers", None)  # not installed
+    assert cli.main(["prepare-real", "davis16", str(raw_davis), str(tmp_path / "b"), "--depth", "transformers"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "pip install" in err and "precomputed:DIR" in err
+
+
 def test_download_davis16_prepares_the_root_the_notebooks_use(tmp_path, monkeypatch, capsys, file_urls_only):
     """`dattt-nb download davis16` (a file:// stand-in for the archive): unzip, convert, flow; davis_root finds it."""
     import zipfile
@@ -214,6 +270,8 @@ def test_segment_gaps_and_non_finite_ttt(seg, tmp_path, capsys, monkeypatch):
         record, loss=lambda model, batch: record.loss(model, batch) * float("nan")))
     assert cli.main(argv + [str(tmp_path / "b"), "--allow-gaps"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
+    assert sum("trained only on synthetic clips" in line for line in err) == 1, "one line says what the model is"
+    err = [line for line in err if "trained only on synthetic clips" not in line]
     assert err[0].startswith("dattt-nb: warning:") and "00002 missing" in err[0]
     assert err[1].startswith("dattt-nb: error: TTT-N skipped 4 of 4 steps (100%) as non-finite") and len(err) == 2
     assert not (tmp_path / "b").exists()

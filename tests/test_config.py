@@ -60,6 +60,8 @@ def test_command_line_text_is_typed_like_python_values():
 def test_settings_dict_and_keywords_combine():
     s = resolve("ci", {"image_size": 64, "train_steps": 3}, train_steps=5)
     assert (s.image_size, s.train_steps) == (64, 5)
+    # a notebook parameter left at None (TRAIN_STEPS = None) keeps the SETTINGS value
+    assert resolve("ci", {"train_steps": 3}, train_steps=None).train_steps == 3
     with pytest.raises(SettingError, match="SETTINGS"):
         resolve("ci", "image_size: 64")
 

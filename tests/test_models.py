@@ -136,21 +136,19 @@ def test_backbone_names():
         timm_name("vit_huge")
 
 
-def test_pretrained_falls_back_with_a_warning(monkeypatch):
+def test_pretrained_offline_without_weights_is_an_error(monkeypatch):
+    """No silent fallback to random weights: offline with nothing cached, pretrained=True names pretrained_file."""
+    import time
+
+    from dattt_nb.models import backbones
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    import timm
-
-    real = timm.create_model
-
-    def offline(name, pretrained=False, **kw):
-        if pretrained:
-            raise OSError("no network")
-        return real(name, pretrained=False, **kw)
-
-    monkeypatch.setattr(timm, "create_model", offline)
-    with pytest.warns(UserWarning, match="random initialisation"):
-        enc = Encoder("mit_b0", pretrained=True)
-    assert enc.channels == [32, 64, 160, 256]
+    monkeypatch.setattr(backbones, "cached_weights", lambda name: None)
+    start = time.perf_counter()
+    with pytest.raises(FileNotFoundError, match="pretrained_file.*Hugging Face cache"):
+        Encoder("mit_b0", pretrained=True)
+    assert time.perf_counter() - start < 10, "offline is detected at once, without hub retries"
+    assert Encoder("mit_b0", pretrained=False).weights_source == "random"
 
 
 def test_pretrained_file(tmp_path):
@@ -162,6 +160,7 @@ def test_pretrained_file(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         enc = Encoder("mit_b0", pretrained=True, pretrained_file=str(path))
+    assert enc.weights_source == f"file:{path}"
     norm = lambda sd: {k.replace("_", "."): v for k, v in sd.items()}  # noqa: E731 (stages_0 vs stages.0)
     ours, theirs = norm(enc.body.state_dict()), norm(ref.state_dict())
     common = [k for k in ours if k in theirs]

@@ -126,9 +126,11 @@ def test_interrupted_write_leaves_no_partial_file(data_dir, monkeypatch):
 
 
 def test_real_dataset_missing_is_explained(data_dir):
-    with pytest.raises(FileNotFoundError, match=r"prepare_real\('davis16'.*davischallenge") as err:
+    with pytest.raises(FileNotFoundError, match=r"no training root.*prepare-real youtube-vos.*youtube-vos.org") as err:
         prepare.ensure_benchmark(resolve("ci", dataset="real"), verbose=False)
-    assert "youtube-vos" in str(err.value) and "segtrackv2" in str(err.value)
+    assert "prepare-real davis16-train" in str(err.value)
+    with pytest.raises(FileNotFoundError, match=r"no test root.*prepare-real davis16 .*davischallenge"):
+        prepare.ensure_benchmark(resolve("ci", dataset="real"), splits=["davis"], verbose=False)
 
 
 def test_prepare_real_flow_depth_cached(data_dir):
@@ -191,7 +193,8 @@ def test_flat_release_with_precomputed_flow_and_depth(data_dir, monkeypatch):
     with pytest.raises(ValueError, match="already normalised"):
         prepare.compute_depth(dst, "precomputed", invert=True)
 
-    monkeypatch.setattr(prepare, "REAL_ROOTS", {split: "davis16" for split in SPLITS})
-    settings = resolve("ci", dataset="real", flow_method="precomputed", depth_source="precomputed")
-    roots = prepare.ensure_benchmark(settings, verbose=False)
-    assert set(roots) == set(SPLITS) and roots["davis"] == dst
+    settings = resolve("ci", dataset="real", flow_method="precomputed", depth_source="precomputed",
+                       extra={"roots": {"train": [str(dst)], "val": [str(dst)], "test": [str(dst)]}})
+    with pytest.warns(UserWarning, match="validation and test split 'davis' share 2 video"):
+        roots = prepare.ensure_benchmark(settings, verbose=False)
+    assert set(roots) == {"train", "val", "davis"} and roots["davis"] == roots["train"] == dst

@@ -17,6 +17,7 @@ from dattt_nb.metrics import jaccard
 from dattt_nb.models import build_model
 from dattt_nb.train import (TrainAugment, evaluate_split, load_checkpoint, load_model, load_or_train, load_weights,
                             train)
+from dattt_nb.train.checkpoint import find_checkpoint
 
 STEPS = 6
 
@@ -148,14 +149,20 @@ def test_load_or_train_trains_once_then_loads(tmp_path, monkeypatch, data):
     s = _settings(train_steps=3)
     model, info = load_or_train(s, "head", data=data, progress=False)
     assert info["trained_now"] and info["finished"] and not model.training and model.modulation is None
-    assert (tmp_path / "ci" / "checkpoints" / "head" / "best.pt").is_file()
+    first = Path(info["checkpoint"])
+    assert first.is_file() and first.parent.parent == tmp_path / "ci" / "checkpoints" / "head"
     again, info2 = load_or_train(s, "head", data=data, progress=False)
     assert not info2["trained_now"] and info2["history"] == info["history"]
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
     _, info3 = load_or_train(s, "head", data=data, progress=False, lr=1e-4)
     assert info3["trained_now"], "other training settings → train again"
-    loaded, ckpt = load_model(tmp_path / "ci" / "checkpoints" / "head" / "best.pt")
-    assert loaded.variant == "head" and ckpt["config"]["lr"] == 1e-4
+    assert Path(info3["checkpoint"]) != first and first.is_file(), "in its own folder: the first run is kept"
+    loaded, ckpt = load_model(info3["checkpoint"])
+    assert loaded.variant == "head" and ckpt["config"]["lr"] == 1e-4 and ckpt["config"]["init_weights"] == "random"
+    # looking a checkpoint up never trains: the matching one, or an error with what differs and how to train it
+    assert find_checkpoint(s, "head") == first
+    with pytest.raises(FileNotFoundError, match=r"differs in lr \(.*dattt-nb train --profile ci --variant head .*-p lr 0.0002"):
+        find_checkpoint(_settings(train_steps=3, lr=2e-4), "head")
 
 
 def test_training_is_deterministic_on_cpu(tmp_path, data):

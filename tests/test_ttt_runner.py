@@ -148,7 +148,6 @@ def test_a_video_without_flow_is_refused(trained):
 
 def test_command_line_writes_results_and_masks(tmp_path, monkeypatch):
     """``python -m dattt_nb.ttt`` on a DAVIS-layout folder (the trained model is stubbed to stay fast)."""
-    import dattt_nb.train
     from dattt_nb.data.layout import write_video
     from dattt_nb.ttt.__main__ import main
 
@@ -159,7 +158,9 @@ def test_command_line_writes_results_and_masks(tmp_path, monkeypatch):
         masks[:, 8:20, 10:22] = True
         write_video(root, name, rng.integers(0, 255, (3, 32, 32, 3), dtype=np.uint8), masks=masks,
                     flow_rgb=rng.integers(0, 255, (3, 32, 32, 3), dtype=np.uint8))
-    monkeypatch.setattr(dattt_nb.train, "load_or_train", lambda settings, variant, progress: (ci_model(), {}))
+    import dattt_nb.ttt.__main__ as command
+
+    monkeypatch.setattr(command, "load_model_for", lambda settings, args, rank: (ci_model(), "stub.pt", {}))
     out = tmp_path / "out"
     code = main(["--profile", "ci", "--strategy", "naive", "--root", str(root), "--split", "mine", "--out-dir",
                  str(out), "--save-masks", "--no-progress", "-p", "device", "cpu"])

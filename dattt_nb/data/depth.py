@@ -92,26 +92,29 @@ def _transformers():
     try:
         import transformers
     except ImportError as err:
-        raise ImportError("depth source 'transformers' needs the optional extra: pip install 'dattt-nb[depth]' "
-                          "(or pip install transformers)") from err
+        raise ImportError("depth source 'transformers' needs the transformers package: pip install "
+                          "'dattt-nb[depth]' (or pip install transformers), or use --depth precomputed:DIR") from err
     return transformers
 
 
 class TransformersDepth:
     """A Hugging Face depth estimator run frame by frame (ZoeDepth / DPT / Depth Anything; paper Table 2)."""
 
-    def __init__(self, model="Intel/dpt-hybrid-midas", processor=None, device=None, batch_size: int = 4):
+    def __init__(self, model="Intel/dpt-hybrid-midas", processor=None, device=None, batch_size: int = 4,
+                 allow_download: bool = False):
         tf = _transformers()
         if model is None:
             model = "Intel/dpt-hybrid-midas"
         if isinstance(model, (str, Path)):
+            local = not allow_download  # never reach the hub unless allowed: no retries offline
             try:
-                processor = processor or tf.AutoImageProcessor.from_pretrained(str(model))
-                model = tf.AutoModelForDepthEstimation.from_pretrained(str(model))
+                processor = processor or tf.AutoImageProcessor.from_pretrained(str(model), local_files_only=local)
+                model = tf.AutoModelForDepthEstimation.from_pretrained(str(model), local_files_only=local)
             except OSError as err:
                 raise FileNotFoundError(
-                    f"depth model {str(model)!r} is not available locally ({err}). Download it once with network "
-                    "access (unset HF_HUB_OFFLINE) or pass a local folder / a loaded model.") from err
+                    f"depth model {str(model)!r} is not in the Hugging Face cache or a local folder: pass "
+                    "--allow-download (allow_download=True) to fetch it once, or give a local folder as "
+                    "transformers:/path/to/model, or use --depth precomputed:DIR") from err
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.eval().to(self.device)
         self.processor = processor

@@ -83,8 +83,9 @@ def load_raft(method: str = "raft_large", weights="default", allow_download: boo
                 return build(weights=_raft_enum(method).DEFAULT, progress=True).eval()
             url = _raft_enum(method).DEFAULT.url
             raise FileNotFoundError(
-                f"{method} weights not found at {weights}. Download {url} and put it there (or point "
-                f"${RAFT_WEIGHTS_ENV} at it), or call with allow_download=True; or use method='dis' (no weights).")
+                f"{method} weights not found at {weights}: download {url} and put it there (or point "
+                f"${RAFT_WEIGHTS_ENV} at it), or pass --allow-download (allow_download=True), or use --flow dis "
+                "(no weights)")
     path = Path(weights)
     if not path.is_file():
         raise FileNotFoundError(f"{method} weights file {path} does not exist")

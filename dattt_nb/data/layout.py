@@ -53,6 +53,7 @@ class Video:
     depth: torch.Tensor | None  # (T, H, W) float32 depth pseudo-label in (0, 1], 0 = invalid
     frame_names: list[str]
     annotated: torch.Tensor | None = None  # (T,) bool: frames with ground truth (FBMS: sparse); None = all
+    root: str | None = None  # the dataset root it was read from (real data is scored at the frames' own size)
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])
@@ -440,7 +441,7 @@ def load_video(root: str | Path, name: str, size=None, with_flow: bool = True, w
     if with_depth:
         depth = _resize(torch.from_numpy(read_depths(root, name, names, hw))[:, None], out_hw, "nearest")[:, 0]
     return Video(name=name, frames=frames, masks=masks, flow=flow, depth=depth, frame_names=names,
-                 annotated=annotated)
+                 annotated=annotated, root=str(root))
 
 
 def load_split(root: str | Path, size=None, videos: Iterable[str] | None = None, **kw) -> list[Video]:

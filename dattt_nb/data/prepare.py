@@ -24,14 +24,6 @@ from dattt_nb.data.layout import (DEPTH, DEPTH_GT, FLOW, FLOW_GT, FLOW_RAW, chec
 from dattt_nb.data.real import CONVERTERS, DATASETS
 from dattt_nb.data.synthetic import SPLITS, TEST_SPLIT_LABELS, TEST_SPLITS  # noqa: F401  (re-exported)
 
-# Where ``settings.dataset == "real"`` looks for each split, under data_root() (prepare_real writes there).
-REAL_ROOTS = {"train": "youtube-vos", "val": "davis16-train", "davis": "davis16", "fbms": "fbms",
-              "longvideos": "long-videos", "mcl": "mcl", "stv2": "segtrackv2"}
-_REAL_SOURCES = {"youtube-vos": ("youtube-vos", {}), "davis16-train": ("davis16", {"split": "train"}),
-                 "davis16": ("davis16", {}), "fbms": ("fbms", {}), "long-videos": ("long-videos", {}),
-                 "mcl": ("mcl", {}), "segtrackv2": ("segtrackv2", {})}
-
-
 def synthetic_root(settings, split: str) -> Path:
     """``data_root()/synthetic/<profile>/<split>`` for seed 0, ``.../<profile>-seed<S>/<split>`` for another seed
     (so runs with different seeds do not rebuild each other's clips)."""
@@ -110,12 +102,13 @@ def _record(root: Path, what: str, records: dict) -> None:
 
 
 def compute_flow(root, method: str = "dis", force: bool = False, device=None, videos=None,
-                 save_raw: bool | None = None) -> dict[str, str]:
+                 save_raw: bool | None = None, allow_download: bool = False) -> dict[str, str]:
     """Colour-coded flow → ``Flow/`` (and raw flow → ``FlowRaw/``) for every video, skipping cached ones.
 
     ``method``: an :func:`~dattt_nb.data.flow.estimate_flow` method, ``gt`` (synthetic true flow from
     ``FlowGT/``) or ``precomputed`` (keep the colour-coded flow already in ``Flow/``, e.g. the official release's).
     ``save_raw`` (default: synthetic roots only — raw flow of a real 480p dataset takes gigabytes).
+    ``allow_download``: RAFT may fetch its weights (otherwise a missing file is an error saying where to put it).
     Returns {video: "computed" | "cached"}.
     """
     from tqdm.auto import tqdm
@@ -149,7 +142,7 @@ def compute_flow(root, method: str = "dis", force: bool = False, device=None, vi
                 names = [p.stem for p in image_files(kind_dir(root, "JPEGImages") / v)]
             else:
                 frames, names = read_frames(root, v)
-                flow = estimate_flow(frames, method, device=device)
+                flow = estimate_flow(frames, method, device=device, allow_download=allow_download)
             write_flow(root, v, flow_to_rgb(flow), flow if save_raw else None, names)
             status[v], records[v] = "computed", method
     finally:
@@ -158,7 +151,7 @@ def compute_flow(root, method: str = "dis", force: bool = False, device=None, vi
 
 
 def compute_depth(root, source: str | None = "gt", force: bool = False, model=None, invert: bool = False,
-                  device=None, videos=None) -> dict[str, str]:
+                  device=None, videos=None, allow_download: bool = False) -> dict[str, str]:
     """Depth pseudo-labels → ``Depth/`` (16-bit, (0, 1]) for every video, skipping cached ones.
 
     ``source``: ``gt`` (synthetic true depth from ``DepthGT/``), ``precomputed`` (maps already in ``Depth/``,
@@ -194,7 +187,8 @@ def compute_depth(root, source: str | None = "gt", force: bool = False, model=No
                                             "(synthetic data only); use 'precomputed' or 'transformers'")
                 gt = read_depths(root, v, names, frames.shape[1:3], kind=DEPTH_GT)
             if source == "transformers" and estimator is None:
-                estimator = model if isinstance(model, TransformersDepth) else TransformersDepth(model, device=device)
+                estimator = model if isinstance(model, TransformersDepth) else TransformersDepth(
+                    model, device=device, allow_download=allow_download)
             labels = depth_labels(source, frames, gt=gt, root=root, name=v, model=estimator, invert=invert)
             write_depth(root, v, labels, names)
             status[v], records[v] = "computed", key
@@ -205,50 +199,221 @@ def compute_depth(root, source: str | None = "gt", force: bool = False, model=No
 
 # --- real datasets ------------------------------------------------------------------------------
 
+def parse_depth_route(route: str | None) -> tuple[str | None, str | None]:
+    """``--depth`` of ``prepare-real`` → (source, argument): ``precomputed:DIR`` → ("precomputed", DIR),
+    ``transformers[:MODEL]`` → ("transformers", MODEL or None), ``none`` / None → (None, None)."""
+    if route in (None, "", "none"):
+        return None, None
+    kind, _, arg = str(route).partition(":")
+    if kind == "precomputed" and arg:
+        return "precomputed", arg
+    if kind == "transformers":
+        return "transformers", arg or None
+    raise ValueError(f"--depth {route!r}: expected precomputed:DIR (DIR/<video>/<frame>.png, 16-bit) or "
+                     "transformers[:MODEL] (a Hugging Face depth model id or folder) or none")
+
+
+def import_depth_maps(src, root, videos=None, link: bool = True) -> int:
+    """Copy (or link) precomputed depth maps ``src/<video>/<frame>.png`` into ``<root>/Depth/<video>/``.
+
+    The maps are 16-bit PNGs in the layout's depth format (:func:`~dattt_nb.data.layout.depth_to_uint16`:
+    ``round(depth·65535)``, larger = farther, 0 = invalid; 8-bit is read as value/255), one per frame and named
+    like the frames; :func:`compute_depth` with source ``precomputed`` then normalises each video by its maximum.
+    Returns the number of maps placed.
+    """
+    from dattt_nb.data.real import _link_file
+
+    src, root = Path(src), check_root(root)
+    if not src.is_dir():
+        raise FileNotFoundError(f"precomputed depth folder {src} does not exist; expected {src}/<video>/<frame>.png "
+                                "(16-bit PNG, round(depth*65535), one per frame, named like the frames)")
+    placed = 0
+    for v in list(videos) if videos is not None else list_videos(root):
+        stems = [p.stem for p in image_files(kind_dir(root, "JPEGImages") / v)]
+        maps = {p.stem: p for p in image_files(src / v, (".png",))}
+        missing = [s for s in stems if s not in maps]
+        if missing:
+            raise FileNotFoundError(f"precomputed depth for video {v!r}: {src / v} lacks {len(missing)} of "
+                                    f"{len(stems)} maps, e.g. {missing[0]}.png (one 16-bit PNG per frame, named "
+                                    "like the frames)")
+        for stem in stems:
+            _link_file(maps[stem], root / DEPTH / v / f"{stem}.png", link)
+            placed += 1
+    return placed
+
+
+def check_flow_weights(method: str, allow_download: bool = False) -> None:
+    """Fail before any slow work when RAFT's weights are neither on disk nor allowed to download."""
+    if method in ("raft_small", "raft_large") and not allow_download:
+        from dattt_nb.data.flow import load_raft
+
+        load_raft(method, allow_download=False)
+
+
 def prepare_real(name: str, src, dst=None, flow_method: str = "dis", depth_source: str | None = None,
-                 depth_model=None, invert: bool = False, link: bool = True, **convert_kw) -> Path:
+                 depth_model=None, invert: bool = False, link: bool = True, allow_download: bool = False,
+                 depth_dir=None, **convert_kw) -> Path:
     """Convert a real dataset into the layout under ``dst`` (default ``data_root()/<name>``), then compute
-    flow and (optionally) depth, cached. ``name``: a key of :data:`~dattt_nb.data.real.CONVERTERS`."""
+    flow and depth, cached — in this order: convert → depth maps → flow → depth labels.
+
+    ``name``: a key of :data:`~dattt_nb.data.real.CONVERTERS`, or ``davis16-train`` (the DAVIS-16 train split).
+    ``depth_source``: ``precomputed`` (maps from ``depth_dir``/<video>/<frame>.png, or already in ``Depth/``),
+    ``transformers`` (``depth_model``), or None. ``allow_download`` lets RAFT and the depth model fetch weights.
+    """
+    if name == "davis16-train":
+        name, convert_kw = "davis16", {**convert_kw, "split": "train"}
     if name not in CONVERTERS:
-        raise KeyError(f"unknown dataset {name!r}; converters: {sorted(CONVERTERS)}")
+        raise KeyError(f"unknown dataset {name!r}; converters: {sorted(CONVERTERS)} and davis16-train")
     if not Path(src).exists():
         raise FileNotFoundError(f"source {src} does not exist; see DATASETS[{name!r}]['page'] to get the data")
+    check_flow_weights(flow_method, allow_download)
+    if depth_source == "transformers":
+        from dattt_nb.data.depth import _transformers
+
+        _transformers()  # a missing package is an error before the conversion, not after it
     default = f"davis16-{convert_kw['split']}" if name == "davis16" and convert_kw.get("split", "val") != "val" \
         else name
     dst = Path(dst) if dst is not None else data_root() / default
     CONVERTERS[name](src, dst, link=link, **convert_kw)
-    compute_flow(dst, flow_method)
-    compute_depth(dst, depth_source, model=depth_model, invert=invert)
+    if depth_dir is not None:
+        import_depth_maps(depth_dir, dst, link=link)
+    compute_flow(dst, flow_method, allow_download=allow_download)
+    compute_depth(dst, depth_source, model=depth_model, invert=invert, allow_download=allow_download)
     return dst
 
 
-def _ensure_real(settings, splits, verbose: bool) -> dict[str, Path]:
-    roots, missing = {}, []
-    for split in splits:
-        root = data_root() / REAL_ROOTS[split]
-        if read_manifest(root).get("complete") if (root / "dataset.json").is_file() else False:
-            roots[split] = root
+# the paper profile's data (§5.1): training roots in order of preference, the validation root, the test roots
+TRAIN_SOURCES = ("youtube-vos", "davis16-train")
+VAL_SOURCE = "davis16-train"
+TEST_SOURCES = {"davis": "davis16", "fbms": "fbms", "longvideos": "long-videos", "mcl": "mcl", "stv2": "segtrackv2"}
+_SPLIT_OF_NAME = {v: k for k, v in TEST_SOURCES.items()}
+
+
+def with_roots(settings, train=None, val=None, test=None):
+    """``settings`` with ``extra["roots"]`` set from ``--train-root/--val-root/--test-root`` (lists; empty = keep)."""
+    import dataclasses
+
+    given = {k: [str(p) for p in v] for k, v in (("train", train), ("val", val), ("test", test)) if v}
+    if not given:
+        return settings
+    roots = {**(settings.extra.get("roots") or {}), **given}
+    return dataclasses.replace(settings, extra={**settings.extra, "roots": roots})
+
+
+def _prepared(root: Path) -> bool:
+    return (Path(root) / "dataset.json").is_file() and bool(read_manifest(root).get("complete"))
+
+
+def _how_to_prepare(source: str, settings) -> str:
+    conv = "davis16" if source == "davis16-train" else source
+    return (f"dattt-nb prepare-real {source} /path/to/{conv} {data_root() / source} --flow {settings.flow_method} "
+            f"--depth precomputed:DIR|transformers; get the data: {DATASETS[conv]['page']}")
+
+
+def test_split_name(root) -> str:
+    """The test split a prepared root plays, from its manifest name (``davis16`` → ``davis``), else its folder name."""
+    name = read_manifest(root).get("name", "") if (Path(root) / "dataset.json").is_file() else ""
+    return _SPLIT_OF_NAME.get(name, _SPLIT_OF_NAME.get(Path(root).name, Path(root).name))
+
+
+def real_roots(settings, verbose: bool = True) -> dict[str, list[Path]]:
+    """{split: [roots]} of the real data that exists: "Use what exists".
+
+    Overrides in ``settings.extra["roots"]`` (``{"train": [...], "val": [...], "test": [...]}``, set by
+    ``--train-root/--val-root/--test-root``) win; otherwise training uses YouTube-VOS when prepared, else DAVIS-16
+    train alone; validation uses DAVIS-16 train unless it is a training root; each test split is used when its root
+    is prepared. Prints what it uses and skips; warns when validation and test videos overlap.
+    """
+    given = dict(settings.extra.get("roots") or {})
+    unknown = sorted(set(given) - {"train", "val", "test"})
+    if unknown:
+        raise ValueError(f"extra['roots'] has unknown keys {unknown}; expected train, val, test (lists of folders)")
+    listed = {k: [Path(p) for p in ([v] if isinstance(v, (str, Path)) else v)] for k, v in given.items() if v}
+    for key, paths in listed.items():
+        for root in paths:
+            if not _prepared(root):
+                raise FileNotFoundError(f"--{key}-root {root} is not a prepared dataset (no complete dataset.json); "
+                                        "convert it first with dattt-nb prepare-real")
+    lines, out = [], {}
+    if "train" in listed:
+        out["train"] = listed["train"]
+    else:
+        found = [s for s in TRAIN_SOURCES if _prepared(data_root() / s)]
+        if found:
+            out["train"] = [data_root() / found[0]]
+            lines += [f"skip  train {s}: {'not prepared' if s not in found else 'YouTube-VOS is used'}"
+                      for s in TRAIN_SOURCES if s != found[0]]
+    if "val" in listed:
+        out["val"] = listed["val"]
+    elif _prepared(data_root() / VAL_SOURCE) and data_root() / VAL_SOURCE not in out.get("train", []):
+        out["val"] = [data_root() / VAL_SOURCE]
+    else:
+        lines.append(f"skip  val: {VAL_SOURCE} is {'the training root' if 'train' in out else 'not prepared'} "
+                     "(no validation: best.pt is the last step)")
+    if "test" in listed:
+        for root in listed["test"]:
+            split = test_split_name(root)
+            out[split if split not in out else root.name] = [root]
+    else:
+        for split, source in TEST_SOURCES.items():
+            if _prepared(data_root() / source):
+                out[split] = [data_root() / source]
+            else:
+                lines.append(f"skip  test {split} ({TEST_SPLIT_LABELS.get(split, split)}): {data_root() / source} "
+                             "not prepared")
+    if verbose:
+        for split, paths in out.items():
+            print(f"use   {split}: {', '.join(str(p) for p in paths)}")
+        for line in lines:
+            print(line)
+    _warn_overlap(out)
+    return out
+
+
+def _warn_overlap(roots: dict[str, list[Path]]) -> None:
+    import warnings
+
+    val = {v for r in roots.get("val", []) for v in list_videos(r)}
+    for split, paths in roots.items():
+        if split in ("train", "val"):
             continue
-        conv, kw = _REAL_SOURCES[REAL_ROOTS[split]]
-        args = "".join(f", {k}={v!r}" for k, v in kw.items())
-        label = TEST_SPLIT_LABELS.get(split, split)
-        missing.append(f"  {split} ({label}): {root} — prepare_real({conv!r}, src='/path/to/{conv}', "
-                       f"dst={str(root)!r}{args}, flow_method={settings.flow_method!r}, "
-                       f"depth_source={settings.depth_source!r}); get the data: {DATASETS[conv]['page']}")
-    if missing:
-        raise FileNotFoundError("settings.dataset == 'real' but these prepared roots are missing:\n"
-                                + "\n".join(missing) + "\n(see data/README.md; or use dataset='synthetic')")
-    for split, root in roots.items():
-        flow = compute_flow(root, settings.flow_method)
-        depth = compute_depth(root, settings.depth_source, model=settings.depth_model)
-        if verbose:
-            print(f"{split:>10}: {root} ({len(flow)} videos; flow {_summary(flow)}; depth {_summary(depth)})")
+        both = sorted(val & {v for r in paths for v in list_videos(r)})
+        if both:
+            warnings.warn(f"validation and test split {split!r} share {len(both)} video(s) ({', '.join(both[:5])}): "
+                          "choices made on validation are then tuned on test videos", stacklevel=3)
+
+
+def _ensure_real(settings, splits, verbose: bool) -> dict[str, Path | list[Path]]:
+    """Prepared real roots of the requested splits that exist (train/val: lists when several roots are given;
+    test splits: the root of each split present), flow completed for ``settings.flow_method``."""
+    found = real_roots(settings, verbose=verbose)
+    wanted = [s for s in found if s in splits or (s not in SPLITS and any(t in TEST_SPLITS for t in splits))]
+    if "train" in splits and "train" not in found:
+        raise FileNotFoundError("settings.dataset == 'real' but no training root is prepared: "
+                                + " or ".join(_how_to_prepare(s, settings) for s in TRAIN_SOURCES)
+                                + " (or pass --train-root; see data/README.md)")
+    tests = [s for s in wanted if s not in ("train", "val")]
+    if any(s in TEST_SPLITS for s in splits) and not tests and "train" not in splits:
+        raise FileNotFoundError("settings.dataset == 'real' but no test root is prepared, e.g. "
+                                + _how_to_prepare("davis16", settings) + " (or pass --test-root)")
+    roots = {}
+    for split in wanted:
+        for root in found[split]:
+            compute_flow(root, settings.flow_method)
+            if settings.depth_source and not _has_depth(root):
+                if settings.depth_source == "precomputed":
+                    raise FileNotFoundError(f"{root} has no depth maps: run prepare-real with --depth "
+                                            "precomputed:DIR or --depth transformers (see data/README.md)")
+                compute_depth(root, settings.depth_source, model=settings.depth_model)
+        roots[split] = found[split][0] if len(found[split]) == 1 else found[split]
     return roots
 
 
-def split_counts(roots: dict[str, Path]) -> dict[str, int]:
-    """Number of videos per split root."""
-    return {split: len(list_videos(root)) for split, root in roots.items()}
+def _has_depth(root: Path) -> bool:
+    """Whether every video of a prepared real root has a depth map per frame (any source)."""
+    records = read_manifest(root).get("derived", {}).get("depth", {})
+    return all(v in records and _count(kind_dir(root, DEPTH) / v, "*.png") ==
+               len(image_files(kind_dir(root, "JPEGImages") / v)) for v in list_videos(root))
 
 
 def true_and_estimated_flow(root, name: str) -> tuple[np.ndarray | None, np.ndarray | None]:

@@ -5,7 +5,6 @@ SegFormer's MiT-b1 (64/128/320/512, strides 4–32) in the PVTv2 implementation,
 """
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import torch
@@ -28,8 +27,42 @@ def timm_name(backbone: str) -> str:
     raise ValueError(f"unknown backbone {backbone!r}; choose one of {sorted(BACKBONES)}")
 
 
+PRETRAINED_HELP = ("set extra={'pretrained_file': '/path/to/weights.safetensors'} (SETTINGS or "
+                   "-p extra '{pretrained_file: PATH}'), or put the weights in the Hugging Face cache "
+                   "($HF_HOME/hub) once with network access, or use pretrained=false")
+
+
+def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face hub answers within ``timeout`` s (False at once when ``HF_HUB_OFFLINE`` is set)."""
+    import os
+    import socket
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return False
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def cached_weights(name: str) -> str | None:
+    """The Hugging Face cache file of timm model ``name``'s pretrained weights, or None (never touches the network)."""
+    import timm
+    from huggingface_hub import try_to_load_from_cache
+
+    repo = timm.models.get_pretrained_cfg(name).hf_hub_id if timm.models.get_pretrained_cfg(name) else None
+    for filename in ("model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin"):
+        hit = try_to_load_from_cache(repo, filename) if repo else None
+        if isinstance(hit, str):
+            return hit
+    return None
+
+
 def _create(backbone: str, pretrained: bool, pretrained_file: str | None, drop_path_rate: float,
-            img_size: int | None) -> nn.Module:
+            img_size: int | None) -> tuple[nn.Module, str]:
+    """(timm feature extractor, where its initial weights came from). ``pretrained=True`` that cannot be
+    satisfied (no ``pretrained_file``, no cached weights, hub unreachable) is an error, never random weights."""
     import timm
 
     name, kwargs = BACKBONES[backbone][0], dict(BACKBONES[backbone][1])
@@ -37,19 +70,27 @@ def _create(backbone: str, pretrained: bool, pretrained_file: str | None, drop_p
         kwargs["img_size"] = img_size  # Swin's patch grid and windows are built for a fixed input size
     kwargs.update(features_only=True, drop_path_rate=drop_path_rate)
     if not pretrained:
-        return timm.create_model(name, pretrained=False, **kwargs)
-    if pretrained_file is not None:
+        return timm.create_model(name, pretrained=False, **kwargs), "random"
+    if pretrained_file:
         if not Path(pretrained_file).is_file():
-            raise FileNotFoundError(f"pretrained weights file {pretrained_file} does not exist "
-                                    f"(expected a timm/PyTorch state dict for {name})")
+            raise FileNotFoundError(f"pretrained_file {pretrained_file} does not exist (expected a timm/PyTorch "
+                                    f"state dict for {name}); {PRETRAINED_HELP}")
         kwargs["pretrained_cfg_overlay"] = dict(file=str(pretrained_file))
+        source = f"file:{pretrained_file}"
+    elif (hit := cached_weights(name)) is not None:
+        kwargs["pretrained_cfg_overlay"] = dict(file=hit)
+        source = f"hf-cache:{hit}"
+    elif hub_reachable():
+        source = f"hub:{timm.models.get_pretrained_cfg(name).hf_hub_id}"
+    else:
+        raise FileNotFoundError(f"pretrained=True but no ImageNet weights for {backbone} ({name}): no pretrained_file, "
+                                f"nothing in the Hugging Face cache and the hub is unreachable (HF_HUB_OFFLINE or no "
+                                f"network); {PRETRAINED_HELP}")
     try:
-        return timm.create_model(name, pretrained=True, **kwargs)
-    except Exception as err:  # no network / no cached weights: train from scratch, but say so
-        warnings.warn(f"could not load ImageNet weights for {backbone} ({name}): {type(err).__name__}: "
-                      f"{str(err)[:200]} — using random initialisation instead. Put the weights in timm's "
-                      f"cache or pass pretrained_file=<path>.", stacklevel=3)
-        return timm.create_model(name, pretrained=False, **kwargs)
+        return timm.create_model(name, pretrained=True, **kwargs), source
+    except Exception as err:
+        raise RuntimeError(f"could not load ImageNet weights for {backbone} ({name}) from {source}: "
+                           f"{type(err).__name__}: {str(err)[:200]}; {PRETRAINED_HELP}") from err
 
 
 class Encoder(nn.Module):
@@ -60,7 +101,7 @@ class Encoder(nn.Module):
         super().__init__()
         timm_name(backbone)  # validates the name
         self.backbone_name = backbone
-        self.body = _create(backbone, pretrained, pretrained_file, drop_path_rate, img_size)
+        self.body, self.weights_source = _create(backbone, pretrained, pretrained_file, drop_path_rate, img_size)
         self.channels: list[int] = list(self.body.feature_info.channels())
         self.reductions: list[int] = list(self.body.feature_info.reduction())
         self.channels_last = str(getattr(self.body, "output_fmt", "NCHW")).endswith("NHWC")

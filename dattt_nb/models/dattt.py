@@ -67,6 +67,7 @@ class DATTTNet(nn.Module):
                    img_size=image_size)
         self.image_encoder = create_encoder(backbone, **enc)  # E_v
         self.flow_encoder = create_encoder(backbone, **enc)  # E_f (own weights, colour-coded flow input)
+        self.init_weights = self.image_encoder.weights_source  # random | file:… | hf-cache:… | hub:…
         channels = self.image_encoder.channels
         self.mask_decoder = MLPDecoder(channels, decoder_dim)  # D_m
         self.depth_decoder = MLPDecoder(channels, decoder_dim) if modulation != "none" else None  # D_d

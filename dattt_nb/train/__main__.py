@@ -24,9 +24,13 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                    help="override a setting, e.g. -p train_steps 500 (typed and range-checked); repeatable")
     p.add_argument("--force", action="store_true", help="start from scratch even if a checkpoint exists")
-    p.add_argument("--train-root", help="train on this DAVIS-layout folder instead of the profile's benchmark")
-    p.add_argument("--val-root", help="validation folder (with --train-root)")
-    p.add_argument("--out-dir", help="checkpoint folder (default: runs/<profile>/checkpoints/<variant>)")
+    p.add_argument("--train-root", action="append", default=[], metavar="DIR",
+                   help="train on this prepared DAVIS-layout folder (repeatable) instead of the profile's data "
+                        "(paper profile: data/youtube-vos, else data/davis16-train)")
+    p.add_argument("--val-root", action="append", default=[], metavar="DIR",
+                   help="validation folder (repeatable, with --train-root)")
+    p.add_argument("--out-dir", help="checkpoint folder (default: runs/<profile>/checkpoints/<variant>/<key>, "
+                                     "keyed by every setting that shapes the weights)")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps in this call (resumable)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -48,11 +52,12 @@ def run(args: argparse.Namespace) -> int:
     if args.train_root:
         roots = {"train": args.train_root, "val": args.val_root}
     elif args.val_root:
-        raise SystemExit("--val-root needs --train-root")
+        raise ValueError("--val-root needs --train-root")
     info = train(settings, args.variant, out_dir=args.out_dir, roots=roots, resume=not args.force,
                  max_steps_this_call=args.max_steps, progress=not args.no_progress)
     if int(os.environ.get("RANK", "0")) == 0:
         summary = {k: info[k] for k in ("variant", "step", "finished", "best_val_J", "train_seconds", "checkpoint")}
+        summary["seconds_per_step"] = round(info["seconds_per_step"], 4)
         print(json.dumps(summary, indent=2))
     return 0
 

@@ -6,6 +6,7 @@ only. ``last.pt`` is what an interrupted run resumes from.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import fields
 from pathlib import Path
 
@@ -19,22 +20,49 @@ LAMBDA_AUX = 1.0  # weight of the auxiliary loss in stage 1 (TTT-Rot / TTT-MAE; 
 
 # settings that do not change what stage 1 computes: they never invalidate a trained checkpoint
 IGNORED_KEYS = frozenset({
-    "profile", "device", "num_workers", "extra", "n_test_videos", "long_video_frames",
+    "profile", "device", "num_workers", "extra", "n_test_videos", "long_video_frames", "init_weights", "key",
     "ttt_strategy", "ttt_objective", "ttt_epochs", "ttt_lr", "ttt_pairs", "ttt_scale", "ttt_frame_gap",
 })
 
 
-def checkpoint_dir(settings: Settings, variant: str) -> Path:
-    """``run_dir(settings)/checkpoints/<variant>/`` (holds ``best.pt`` and ``last.pt``); with a backbone other than
-    the profile's, ``checkpoints/<backbone>/<variant>/``, so e.g. a ResNet-18 baseline never replaces the MiT one."""
-    default = PROFILES.get(settings.profile, {}).get("backbone", Settings.backbone)
-    base = run_dir(settings) / "checkpoints"
-    return base / variant if settings.backbone == default else base / settings.backbone / variant
+def training_data(settings: Settings, roots: dict | None = None) -> dict | None:
+    """The real training/validation roots a stage-1 run reads ({"train": [...], "val": [...]}, absolute paths),
+    or None for the synthetic benchmark (a pure function of the settings)."""
+    if roots is None:
+        if settings.dataset != "real":
+            return None
+        from dattt_nb.data.prepare import real_roots
+
+        roots = real_roots(settings, verbose=False)
+    listed = {k: roots.get(k) for k in ("train", "val")}
+    return {k: sorted(str(Path(p).resolve()) for p in ([v] if isinstance(v, (str, Path)) else v or []))
+            for k, v in listed.items()}
 
 
-def train_config(settings: Settings, variant: str) -> dict:
+def stage1_key(settings: Settings, variant: str, data: dict | None = None) -> str:
+    """``<backbone>-<size>px-<dataset>-seed<S>-<hash>``: names everything that shapes the weights; the hash covers
+    every stage-1 setting, the variant and the training roots (a 64 px run never replaces a 128 px one)."""
+    import hashlib
+    import json
+
+    from dattt_nb.models import get_variant
+
+    settings = dataclasses.replace(settings, modulation=get_variant(variant).modulation)  # as train() does
+    config = {k: v for k, v in train_config(settings, variant, data).items() if k not in IGNORED_KEYS}
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return f"{settings.backbone}-{settings.image_size}px-{settings.dataset}-seed{settings.seed}-{digest}"
+
+
+def checkpoint_dir(settings: Settings, variant: str, data: dict | None = None) -> Path:
+    """``run_dir(settings)/checkpoints/<variant>/<stage1_key>/`` (holds ``best.pt`` and ``last.pt``); ``data`` are
+    the real training roots (:func:`training_data`)."""
+    return run_dir(settings) / "checkpoints" / variant / stage1_key(settings, variant, data)
+
+
+def train_config(settings: Settings, variant: str, data: dict | None = None) -> dict:
     """What a checkpoint records about how it was made: every setting, the model variant and its auxiliary head
-    (``aux``: None, or the Table 4 task "rotation" / "mae", with its weight ``lambda_aux``)."""
+    (``aux``: None, or the Table 4 task "rotation" / "mae", with its weight ``lambda_aux``) and, for real data,
+    the training roots (``train_data``)."""
     from dattt_nb.models import get_variant
 
     config = _plain(settings.to_dict())
@@ -42,7 +70,58 @@ def train_config(settings: Settings, variant: str) -> dict:
     aux = get_variant(variant).aux
     config["aux"] = aux
     config["lambda_aux"] = LAMBDA_AUX if aux is not None else None
+    if data is not None:
+        config["train_data"] = data
     return config
+
+
+def trained_on(config: dict) -> str:
+    """One line saying what a checkpoint's model was trained on (its ``train_data`` roots, or the synthetic clips)."""
+    size, backbone = config.get("image_size"), config.get("backbone")
+    where = f"{config.get('variant')} model, {backbone}, {size} px, {config.get('train_steps')} steps, initial weights " \
+            f"{config.get('init_weights', 'not recorded')}"
+    data = config.get("train_data")
+    if config.get("dataset", "synthetic") == "synthetic" or not data:
+        return (f"the synthetic clips of profile {config.get('profile')!r} (not real video; {where})"
+                if config.get("dataset", "synthetic") == "synthetic" else f"real data ({where})")
+    val = ", ".join(Path(p).name for p in data.get("val") or []) or "none"
+    return f"real data: train {', '.join(Path(p).name for p in data.get('train') or [])}, validation {val} ({where})"
+
+
+def find_checkpoint(settings: Settings, variant: str, data: dict | None = None) -> Path:
+    """``best.pt`` of the finished stage-1 run with exactly these settings; else FileNotFoundError listing how the
+    closest existing run differs and the command that trains the matching one (never trains itself)."""
+    from dattt_nb.models import get_variant
+
+    settings = dataclasses.replace(settings, modulation=get_variant(variant).modulation)  # as train() does
+    want = train_config(settings, variant, data)
+    out = checkpoint_dir(settings, variant, data)
+    if (out / "last.pt").is_file() and (out / "best.pt").is_file():
+        ckpt = load_checkpoint(out / "last.pt")
+        if ckpt.get("finished") and same_training(ckpt.get("config", {}), want):
+            return out / "best.pt"
+    closest = None
+    for last in sorted((run_dir(settings) / "checkpoints").glob("**/last.pt")):
+        config = load_checkpoint(last).get("config", {})
+        if config.get("variant", variant) == variant:
+            diff = config_diff(config, want)
+            if closest is None or len(diff) < len(closest[1]):
+                closest = (last.parent / "best.pt", diff)
+    profile = {**dataclasses.asdict(Settings()), **PROFILES.get(settings.profile, {})}
+    flags = " ".join(f"-p {k} {_flag(v)}" for k, v in settings.to_dict().items()
+                     if k not in IGNORED_KEYS | {"modulation"} and profile.get(k) != v)  # --variant sets it
+    roots = "".join(f" --{k}-root {r}" for k, paths in (data or {}).items() for r in paths)
+    seen = (f"; the closest, {closest[0]}, differs in " + ", ".join(f"{k} ({a!r} there, {b!r} here)"
+                                                                     for k, (a, b) in closest[1].items())
+            if closest else "")
+    raise FileNotFoundError(f"no finished {variant} checkpoint for these settings in {out}{seen}. Train it with: "
+                            f"dattt-nb train --profile {settings.profile} --variant {variant}"
+                            f"{' ' + flags if flags else ''}{roots} (or pass --checkpoint PATH)")
+
+
+def _flag(value) -> str:
+    text = str(value).lower() if isinstance(value, bool) else str(list(value) if isinstance(value, tuple) else value)
+    return f"'{text}'" if " " in text else text
 
 
 def same_training(a: dict, b: dict) -> bool:

@@ -7,6 +7,7 @@ import pandas as pd
 import torch
 
 from dattt_nb.data.stream import stream_split, video_chunks
+from dattt_nb.native import is_real, native_scores
 from dattt_nb.utils import autocast
 
 
@@ -70,12 +71,24 @@ def _row(name: str, j: torch.Tensor, f: torch.Tensor) -> dict:
 
 
 def score_video(video, mask_prob: torch.Tensor) -> dict:
-    """Mean J and boundary F over the annotated frames of one video (DAVIS definitions)."""
+    """Mean J and boundary F over the annotated frames of one video (DAVIS definitions); real data at the frames'
+    own size."""
+    if is_real(getattr(video, "root", None)):
+        return _native_row(video, mask_prob)
     return _row(video.name, *_frame_scores(video, mask_prob))
 
 
+def _native_row(video, mask_prob: torch.Tensor) -> dict:
+    """Real data: masks upsampled to the frames' own size and scored there (§5.1), like ``dattt-nb eval``."""
+    scores = native_scores(video.root, video.name, mask_prob.cpu() > 0.5)
+    return dict(video=video.name, J=scores["J"], F=scores["F"], frames=scores["frames"])
+
+
 def evaluate_video(model, video, batch_size: int = 32) -> dict:
-    """Mean J and F of one video (a ``Video`` or ``VideoFrames``), predicted and scored chunk by chunk."""
+    """Mean J and F of one video (a ``Video`` or ``VideoFrames``), predicted and scored chunk by chunk (real data:
+    at the frames' own size)."""
+    if is_real(getattr(video, "root", None)):
+        return _native_row(video, torch.cat([mask.cpu() for _, mask, _ in predict_chunks(model, video, batch_size)]))
     js, fs = [], []
     for chunk, mask, _ in predict_chunks(model, video, batch_size):
         j, f = _frame_scores(chunk, mask)
@@ -97,6 +110,7 @@ def evaluate_benchmark(model, settings, splits=None, batch_size: int = 32) -> pd
 
     splits = list(splits or TEST_SPLITS)
     roots = ensure_benchmark(settings, splits=splits, verbose=False)
+    splits = [s for s in splits if s in roots]  # real data: the test roots that exist
     rows = []
     for split in splits:
         per_video = evaluate_split(model, stream_split(roots[split], size=settings.image_size, with_depth=False),

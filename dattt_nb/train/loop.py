@@ -27,7 +27,7 @@ from dattt_nb.utils import autocast, distributed_env, seed_everything
 
 from .augment import TrainAugment
 from .checkpoint import (LAMBDA_AUX, checkpoint_dir, config_diff, load_checkpoint, load_weights, same_training,
-                         save_checkpoint, train_config)
+                         save_checkpoint, train_config, trained_on, training_data)
 from .evaluate import evaluate_split
 
 HISTORY_KEYS = ("step", "bce", "silog", "total", "lr")
@@ -45,9 +45,11 @@ def load_training_data(settings: Settings, roots: dict | None = None, verbose: b
         roots = ensure_benchmark(settings, splits=["train", "val"], verbose=verbose)
     if "train" not in roots:
         raise ValueError(f"no 'train' split among the dataset roots {sorted(roots)}")
-    data = {"train": load_split(roots["train"], size=settings.image_size)}
-    data["val"] = load_split(roots["val"], size=settings.image_size) if roots.get("val") else []
-    return data
+    def load(paths) -> list:
+        paths = [paths] if isinstance(paths, (str, Path)) else list(paths or [])
+        return [v for root in paths for v in load_split(root, size=settings.image_size)]
+
+    return {"train": load(roots["train"]), "val": load(roots.get("val"))}
 
 
 def training_sets(settings: Settings, roots: dict | None = None, verbose: bool = True) -> tuple:
@@ -110,7 +112,7 @@ def train(settings: Settings, variant: str | None = None, *, out_dir: str | Path
 
     ``variant`` (default ``settings.modulation``) picks the Table 1 architecture, or "rot" / "mae": the two-stream
     baseline with an auxiliary head on E_v (Table 4), trained on BCE + λ_aux · its loss. Checkpoints go to
-    ``out_dir`` (default ``run_dir/checkpoints/<variant>``). Data: ``data`` ({"train", "val"} lists of
+    ``out_dir`` (default :func:`~dattt_nb.train.checkpoint.checkpoint_dir`). Data: ``data`` ({"train", "val"} lists of
     Video, in memory), else ``roots`` ({"train", "val"} dataset folders, streamed), else the settings' benchmark
     (:func:`training_sets`). A run stops early
     after ``max_steps_this_call`` steps or when ``callback(step, parts)`` returns True, saving ``last.pt``;
@@ -123,13 +125,15 @@ def train(settings: Settings, variant: str | None = None, *, out_dir: str | Path
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
-    out_dir = Path(out_dir) if out_dir is not None else checkpoint_dir(settings, variant)
+    train_data = training_data(settings, roots) if data is None else None
+    out_dir = Path(out_dir) if out_dir is not None else checkpoint_dir(settings, variant, train_data)
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
-    config = train_config(settings, variant)
+    config = train_config(settings, variant, train_data)
     main = rank == 0
 
     seed_everything(settings.seed, deterministic=device.type == "cpu")
     model = build_model(settings, variant=variant).to(device)
+    config.update(init_weights=model.init_weights, key=out_dir.name)  # where the initial weights came from
     optimizer, scheduler = make_optimizer(model, settings)
     autocast, scaler = _amp(device)
 
@@ -323,19 +327,20 @@ def _info(settings, variant, state, best_path, last_path, trained_steps: int) ->
 
 def load_or_train(settings: Settings, variant: str = "alpha+beta", force: bool = False, progress: bool = True,
                   data: dict | None = None, roots: dict | None = None, **overrides):
-    """(model in eval mode, info): load ``checkpoints/<variant>/best.pt`` if a finished run with the same
+    """(model in eval mode, info): load ``checkpoints/<variant>/<key>/best.pt`` if a finished run with the same
     settings exists, else train (resuming an interrupted run). ``overrides`` are Settings fields (None = keep);
     ``data`` / ``roots`` as in :func:`train` (default: the settings' benchmark)."""
     from .checkpoint import load_model
 
     settings = dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
     settings = dataclasses.replace(settings, modulation=get_variant(variant).modulation)
-    out = checkpoint_dir(settings, variant)
+    train_data = training_data(settings, roots) if data is None else None
+    out = checkpoint_dir(settings, variant, train_data)
     last, best = out / "last.pt", out / "best.pt"
     trained_now = False
     ckpt = load_checkpoint(last) if last.is_file() and not force else None
     ready = (ckpt is not None and ckpt.get("finished") and best.is_file()
-             and same_training(ckpt.get("config", {}), train_config(settings, variant)))
+             and same_training(ckpt.get("config", {}), train_config(settings, variant, train_data)))
     if not ready:
         train(settings, variant, resume=not force, progress=progress, data=data, roots=roots)
         ckpt, trained_now = load_checkpoint(last), True
@@ -343,5 +348,6 @@ def load_or_train(settings: Settings, variant: str = "alpha+beta", force: bool =
     info = _info(settings, variant, dict(step=ckpt["step"], finished=ckpt["finished"], best_J=ckpt["best_J"],
                                          metrics=ckpt["metrics"], history=ckpt["history"], val=ckpt["val"],
                                          elapsed=ckpt["elapsed"]), best, last, trained_steps=0)
-    info.update(trained_now=trained_now, best_step=best_ckpt.get("step"))
+    info.update(trained_now=trained_now, best_step=best_ckpt.get("step"),
+                trained_on=trained_on(best_ckpt.get("config", {})))
     return model, info

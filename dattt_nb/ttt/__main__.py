@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -26,15 +27,24 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--objective", choices=sorted(OBJECTIVES), default=None,
                    help="depth (DATTT) | tent | bn | rotation | mae (default: the profile's)")
     p.add_argument("--split", default="davis", help="test split / dataset name (default: davis)")
-    p.add_argument("--root", help="a DAVIS-layout folder to adapt on instead of the profile's split")
+    p.add_argument("--root", "--test-root", dest="root", action="append", default=[], metavar="DIR",
+                   help="a prepared DAVIS-layout folder to adapt on instead of the profile's split (repeatable: "
+                        "each is named after its dataset, e.g. davis16 → davis)")
+    p.add_argument("--checkpoint", help="stage-1 checkpoint .pt to adapt (never trains); default: the finished "
+                                        "checkpoint of these settings, else stop and say how to train it")
+    p.add_argument("--train-root", action="append", default=[], metavar="DIR",
+                   help="the prepared training root(s) of the model to look up (as given to train; repeatable)")
+    p.add_argument("--val-root", action="append", default=[], metavar="DIR",
+                   help="the prepared validation root(s) of the model to look up (repeatable)")
     p.add_argument("--videos", nargs="+", help="only these videos (default: every video of the split)")
     p.add_argument("--variant", default=None, help="trained model variant (default: the profile's modulation)")
     p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                    help="override a setting, e.g. -p ttt_epochs 3 (typed and range-checked); repeatable")
     p.add_argument("--out-dir", help="output folder (default: runs/<profile>/ttt/<strategy>)")
-    p.add_argument("--save-masks", action="store_true",
-                   help="also write the predicted masks (at the input size) as PNGs under "
-                        "<out-dir>/<split>_masks/Annotations/<video>/")
+    p.add_argument("--save-masks", nargs="?", const="", default=None, metavar="OUT",
+                   help="also write the predicted masks as PNGs OUT/<video>/<frame>.png (default OUT: "
+                        "<out-dir>/<split>_masks), at each frame's own size for real data (score them with "
+                        "`dattt-nb eval --gt ROOT --pred OUT`)")
     p.add_argument("--allow-nonfinite", action="store_true",
                    help="write the results even when TTT skipped many steps as non-finite (NaN/inf)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -60,17 +70,30 @@ def _distributed():
     return rank, world, device
 
 
-def run(args: argparse.Namespace) -> int:
-    """Resolve settings, load (or train) the model, adapt on this rank's videos, merge and write on rank 0."""
-    from pathlib import Path
+def load_model_for(settings, args, rank: int = 0):
+    """(model, checkpoint path, its config): ``--checkpoint``, else the finished checkpoint of these settings
+    (and ``--train-root/--val-root``); never trains — a missing one stops with the command that trains it."""
+    from dattt_nb.config import pick_device
+    from dattt_nb.train.checkpoint import find_checkpoint, load_model, training_data
 
+    if args.checkpoint:
+        path = Path(args.checkpoint)
+        if not path.is_file():
+            raise FileNotFoundError(f"checkpoint {path} does not exist; pass a best.pt written by dattt-nb train")
+    else:
+        roots = {"train": args.train_root, "val": args.val_root} if args.train_root else None
+        path = find_checkpoint(settings, args.variant or settings.modulation, training_data(settings, roots))
+    model, ckpt = load_model(path, device=pick_device(settings))
+    return model, path, ckpt.get("config", {})
+
+
+def run(args: argparse.Namespace) -> int:
+    """Resolve settings, load the trained model, adapt on this rank's videos, merge and write on rank 0."""
     import torch.distributed as dist
 
-    from dattt_nb.config import parse_overrides, resolve, run_dir
-    from dattt_nb.data.layout import list_videos, write_masks
-    from dattt_nb.data.stream import stream_split
-    from dattt_nb.train import load_or_train
-    from dattt_nb.ttt.runner import check_nonfinite, run_ttt, write_results
+    from dattt_nb.config import parse_overrides, resolve
+    from dattt_nb.data.layout import list_videos
+    from dattt_nb.train.checkpoint import trained_on
     from dattt_nb.utils import check_output
 
     settings = resolve(args.profile, parse_overrides(args.param))
@@ -78,7 +101,9 @@ def run(args: argparse.Namespace) -> int:
         check_output(args.out_dir, folder=True, what="--out-dir")
     rank, world, device = _distributed()
     if args.root:
-        root = Path(args.root)
+        from dattt_nb.data.prepare import test_split_name
+
+        targets = [(args.split if len(args.root) == 1 else test_split_name(r), Path(r)) for r in args.root]
     else:
         from dattt_nb.data.prepare import ensure_benchmark
 
@@ -90,19 +115,47 @@ def run(args: argparse.Namespace) -> int:
             roots = ensure_benchmark(settings, splits=[args.split], verbose=False)
         if args.split not in roots:
             raise ValueError(f"split {args.split!r} not found; available: {sorted(roots)}")
-        root = roots[args.split]
-    names = list(args.videos) if args.videos else list_videos(root)
-    model, _ = load_or_train(settings, variant=args.variant or settings.modulation, progress=rank == 0)
+        targets = [(args.split, roots[args.split])]
+    model, path, config = load_model_for(settings, args, rank)
+    if rank == 0:
+        print(f"model: {path}, trained on {trained_on(config)}")
+    size = int(config.get("image_size") or settings.image_size)  # the input size the model was trained at
+    for split, root in targets:
+        names = list_videos(root)
+        if args.videos:
+            names = list(args.videos) if len(targets) == 1 else [v for v in args.videos if v in names]
+        if names:
+            _adapt(model, settings, args, split, root, names, size, rank, world, device)
+    return 0
+
+
+def _adapt(model, settings, args, split, root, names, size, rank, world, device) -> None:
+    """TTT on this rank's share of one root's videos; rank 0 merges, prints and writes the results."""
+    import torch.distributed as dist
+
+    from dattt_nb.config import run_dir
+    from dattt_nb.data.layout import read_manifest, write_masks
+    from dattt_nb.data.stream import stream_split
+    from dattt_nb.native import write_native_masks
+    from dattt_nb.ttt.runner import check_nonfinite, run_ttt, write_results
+
+    real = read_manifest(root).get("kind") == "real"
     mine = names[rank::world]
-    videos = stream_split(root, size=settings.image_size, videos=mine, with_depth=False) if mine else []
+    videos = stream_split(root, size=size, videos=mine, with_depth=False) if mine else []
     result = run_ttt(model, videos, settings, strategy=args.strategy, objective=args.objective,
                      progress=not args.no_progress and rank == 0, device=device)
     out = Path(args.out_dir) if args.out_dir else run_dir(settings) / "ttt" / result.strategy
-    stem = args.split + ("" if result.objective == "depth" else f"_{result.objective}") + \
+    stem = split + ("" if result.objective == "depth" else f"_{result.objective}") + \
         (f"_gap{result.frame_gap}" if result.frame_gap > 1 and result.strategy in ("momentum", "loop") else "")
-    if args.save_masks:  # each rank writes its own videos
-        for video, res in zip(videos, result.videos):
-            write_masks(out / f"{stem}_masks", video.name, res.masks.numpy(), video.frame_names)
+    if args.save_masks is not None:  # each rank writes its own videos
+        masks_out = Path(args.save_masks) if args.save_masks else out / f"{stem}_masks"
+        if real:
+            write_native_masks(result, root, masks_out)
+        else:
+            for video, res in zip(videos, result.videos):
+                write_masks(masks_out, video.name, res.masks.numpy(), video.frame_names)
+        if rank == 0:
+            print(f"masks in {masks_out}" + (" (each frame's own size)" if real else f" ({size} px)"))
     for res in result.videos:  # only the scores travel to rank 0
         res.masks = res.final_masks = None
     if world > 1:
@@ -118,9 +171,10 @@ def run(args: argparse.Namespace) -> int:
         table = result.table()
         print(table[["method", "J", "F", "J_final", "steps", "nonfinite", "fps"]].to_string(
             float_format=lambda v: f"{v:.3f}"))
-        print(f"mean J = {table['J'].mean():.3f}  F = {table['F'].mean():.3f} over {len(table)} videos")
+        where = "at the original frame size" if real else f"at {size} px"
+        print(f"{split}: mean J = {table['J'].mean():.3f}  F = {table['F'].mean():.3f} over {len(table)} videos "
+              f"({where})")
         print(f"wrote {csv} and {js}")
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

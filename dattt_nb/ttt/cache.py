@@ -170,7 +170,7 @@ def load_test_splits(settings, splits=None, n_videos: int = 0) -> dict[str, list
     splits = list(splits or TEST_SPLITS)
     roots = ensure_benchmark(settings, splits=splits, verbose=False)
     out = {}
-    for split in splits:
+    for split in [s for s in splits if s in roots]:  # real data: the test roots that exist
         names = list_videos(roots[split])
         out[split] = load_split(roots[split], size=settings.image_size, videos=names[:n_videos] if n_videos else names,
                                 with_depth=False)

@@ -207,8 +207,9 @@ def extremes_phrase(changes: pd.Series, unit: str = "J") -> str:
 def summary_sentence(label: str, by_split: pd.DataFrame, shifted_splits, std_none: float, std_ttt: float) -> str:
     """The one-line summary of a strategy's run that notebooks 04–06 print (J changes ×100 from
     :func:`compare_splits`, the predicted depth's spatial std before and after)."""
-    return (f"{label}: mean change over the shifted splits {by_split.loc['mean_shifted', 'dJ']:+.2f} J, "
-            f"clean split {by_split.loc[CLEAN_SPLIT, 'dJ']:+.2f} J; "
-            f"{extremes_phrase(by_split.loc[list(shifted_splits), 'dJ'])}; "
+    measured = list(shifted_splits) or [s for s in by_split.index if s != "mean_shifted"]  # real: maybe clean only
+    return (f"{label}: mean change over the shifted splits {by_split['dJ'].get('mean_shifted', float('nan')):+.2f} J, "
+            f"clean split {by_split['dJ'].get(CLEAN_SPLIT, float('nan')):+.2f} J; "
+            f"{extremes_phrase(by_split.loc[measured, 'dJ'])}; "
             f"depth std {std_none:.3f} → {std_ttt:.3f}.")
 

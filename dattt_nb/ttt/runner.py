@@ -18,6 +18,7 @@ import torch
 from dattt_nb.config import pick_device
 from dattt_nb.data.stream import decoded
 from dattt_nb.metrics import scores_torch
+from dattt_nb.native import is_real, rescore
 from dattt_nb.ttt.engine import TTTEngine
 from dattt_nb.ttt.objectives import OBJECTIVES
 from dattt_nb.ttt.strategies import STRATEGY_LABELS, Prediction, get_strategy, n_predictions
@@ -286,6 +287,8 @@ def run_ttt(model, videos, settings, strategy: str | None = None, objective: str
     with progress_bar(total=total, enabled=progress, desc=f"{label} ({engine.objective})", unit="frame") as bar:
         for video in videos:
             results.append(run_video(engine, video, strategy, epochs, frame_gap, bar))
+            if is_real(getattr(video, "root", None)):  # real data: J/F at the frames' own size (§5.1), like eval
+                rescore(results[-1], video.root)
             bar.set_postfix(video=video.name, J=f"{results[-1].J:.3f}")
     return TTTResult(strategy, engine.objective, epochs, engine.lr, frame_gap, results)
 
