@@ -34,7 +34,7 @@ tutorial: venv  ## run the whole series with papermill into runs/$(PROFILE)/
 test: unit nbval
 
 unit: venv
-	$(TEST_ENV) $(BIN)/python -m pytest tests -q -p no:cacheprovider
+	$(TEST_ENV) OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests -q -p no:cacheprovider -n 2 --durations=10
 
 nbval: venv
 	$(TEST_ENV) $(BIN)/python -m pytest notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout 600 -p no:cacheprovider -q
