@@ -169,3 +169,10 @@ def test_command_line_writes_results_and_masks(tmp_path, monkeypatch):
     assert [v["name"] for v in record["videos"]] == ["v1", "v2"] and record["label"] == "TTT-N"
     assert (out / "mine.csv").is_file()
     assert len(list((out / "mine_masks" / "Annotations" / "v2").glob("*.png"))) == 3
+
+
+def test_a_short_alias_runs_as_its_strategy(trained):
+    alias, name = _run(trained, _videos()[:1], strategy="ltv"), _run(trained, _videos()[:1], strategy="loop")
+    a, b = alias.videos[0], name.videos[0]
+    assert a.pass_J.shape == b.pass_J.shape == (2, 3), "every LTV pass is scored under the alias too"
+    assert torch.equal(a.masks, b.masks) and a.losses == b.losses

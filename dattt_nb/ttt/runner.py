@@ -21,7 +21,7 @@ from dattt_nb.metrics import scores_torch
 from dattt_nb.native import is_real, rescore
 from dattt_nb.ttt.engine import TTTEngine
 from dattt_nb.ttt.objectives import OBJECTIVES
-from dattt_nb.ttt.strategies import STRATEGY_LABELS, Prediction, get_strategy, n_predictions
+from dattt_nb.ttt.strategies import STRATEGY_LABELS, Prediction, get_strategy, n_predictions, strategy_name
 from dattt_nb.utils import progress as progress_bar
 from dattt_nb.utils import warn
 
@@ -243,6 +243,7 @@ def run_video(engine: TTTEngine, video, strategy: str = "loop", epochs: int = 1,
     if video.flow is None:
         raise ValueError(f"video {video.name!r} has no flow: load it with with_flow=True (the model needs E_f's input)")
     check_inputs(video)
+    strategy = strategy_name(strategy)  # an alias (ltv) runs, and is counted, as its strategy (loop)
     passes = epochs if strategy == "loop" else 1
     scores = _Scores(video, passes, engine.device)
     start = time.perf_counter()
@@ -275,11 +276,10 @@ def run_ttt(model, videos, settings, strategy: str | None = None, objective: str
     ``videos``: decoded ``Video`` s or ``VideoFrames`` (each decoded when its turn comes, so the host holds one video).
     The caller's model is left untouched; every video starts from its trained state (episodic reset).
     """
-    strategy = strategy or settings.ttt_strategy
+    strategy = strategy_name(strategy or settings.ttt_strategy)  # aliases too; a bad name fails here
     epochs = settings.ttt_epochs if epochs is None else epochs
     frame_gap = settings.ttt_frame_gap if frame_gap is None else frame_gap
     device = torch.device(device) if device is not None else pick_device(settings)
-    get_strategy(strategy, frame_gap)  # fail early on a bad name
     engine = TTTEngine.from_settings(model, settings, objective=objective, lr=lr, n_pairs=n_pairs).to(device)
     total = sum(n_predictions(strategy, len(v), epochs) for v in videos)
     label = STRATEGY_LABELS[strategy]
