@@ -235,13 +235,10 @@ def resolve(profile: str | None = None, settings: dict[str, Any] | None = None, 
         raise SettingError(f"unknown profile {name!r}; choose one of {', '.join(sorted(PROFILES))}")
     if settings is not None and not isinstance(settings, dict):
         raise SettingError(f"SETTINGS: expected a mapping of setting overrides, got {settings!r}")
-    given = {k: v for k, v in {**(settings or {}), **{k: v for k, v in overrides.items() if v is not None}}.items()
-             if v is not None}  # a keyword left at None keeps the SETTINGS value
-    typed = {k: parse_setting(k, v) for k, v in given.items() if k != "profile"}
-    values = {**PROFILES[name], **typed, "profile": name}
-    if isinstance(values.get("ttt_scale"), list):
-        values["ttt_scale"] = tuple(values["ttt_scale"])
-    result = Settings(**values)
+    # a keyword left at None keeps the SETTINGS value (and the profile's, without one); parse_setting types the rest
+    given = {**(settings or {}), **{k: v for k, v in overrides.items() if v is not None}}
+    typed = {k: parse_setting(k, v) for k, v in given.items() if v is not None and k != "profile"}
+    result = Settings(**{**PROFILES[name], **typed, "profile": name})
     if result.image_size % BACKBONE_STRIDE:
         raise SettingError(f"setting 'image_size': expected a multiple of the backbone stride {BACKBONE_STRIDE}, "
                            f"got {result.image_size}")
