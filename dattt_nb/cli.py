@@ -21,6 +21,9 @@ def _add_run(subparsers) -> None:
                    help="override a notebook parameter (value parsed as YAML); repeatable")
     p.add_argument("--force", action="store_true", help="re-run notebooks even if their last run is up to date")
     p.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds (default: none)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="on a multi-core CPU: train the series' models, then run notebooks, this many at a time "
+                        "(each with cores/jobs threads; `make tutorial` uses 2 at the ci and tiny profiles)")
     p.set_defaults(func=_cmd_run)
 
 
@@ -30,7 +33,8 @@ def _cmd_run(args) -> int:
 
     only = [s for s in args.only.split(",") if s.strip()] if args.only else None
     params = {name: parse_parameter(value) for name, value in args.param}
-    manifest = run_pipeline(profile=args.profile, only=only, params=params, force=args.force, timeout=args.timeout)
+    manifest = run_pipeline(profile=args.profile, only=only, params=params, force=args.force, timeout=args.timeout,
+                            jobs=args.jobs)
     for name, entry in manifest["notebooks"].items():
         state = "reused" if entry.get("reused") else entry.get("status")
         print(f"{name:<32} {state:<8} {entry.get('seconds', 0):8.1f} s")

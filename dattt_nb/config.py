@@ -45,12 +45,12 @@ class Settings:
     drop_path_rate: float = 0.1  # stochastic depth in the encoders (MiT default)
 
     # --- stage 1: training-time training (dattt_nb.train), eq. 2 ---
-    train_steps: int = 1200  # optimiser steps (paper: 10 epochs of YouTube-VOS)
+    train_steps: int = 600  # optimiser steps (paper: 10 epochs of YouTube-VOS)
     batch_size: int = 16  # frames per batch (paper: 8)
     lr: float = 6e-4  # AdamW learning rate (paper: 6e-5)
     weight_decay: float = 0.01  # AdamW weight decay
     lambda_depth: float = 0.1  # λ, weight of the depth loss (paper §5.2)
-    val_every: int = 300  # steps between validation J evaluations
+    val_every: int = 100  # steps between validation J evaluations
     grad_clip: float = 1.0  # gradient-norm clip
 
     # --- stage 2: test-time training (dattt_nb.ttt), eq. 4 ---
@@ -79,8 +79,10 @@ PROFILES: dict[str, dict[str, Any]] = {
     ),
     # Shows the paper's effects on a 2-core CPU. Its TTT settings (lr 1e-5, 8 pairs, 2 epochs) were chosen on the
     # validation split only (benchmarks/ttt_validation_study.py): more passes or a larger lr lowered validation J.
-    # Its 1,200 stage-1 steps are not past the validation plateau: a 600-step run (same schedule shape) reached
-    # validation J 52.1 / 51.2 / 54.9 / 58.1 / 57.4 / 59.2 at steps 100…600, still rising, against 61.5 after 1,200.
+    # Its 600 stage-1 steps are a time budget, not the validation plateau (benchmarks/stage1_budget_study.py, best
+    # validation J of the alpha+beta model by run length: 600 steps 59.2, 900 60.1, 1,200 61.5; 600 steps at lr 1e-3
+    # 58.0; batch 8 x 1,200 steps 59.6): the last 600 steps add 2.3 J and would double the series' training time.
+    # Pass train_steps=1200 (TRAIN_STEPS in notebooks 02, 03, 07) for the stronger model.
     "tiny": dict(),
     # The paper's settings (§5.2): meant for a GPU with the real datasets.
     "paper": dict(
@@ -92,7 +94,7 @@ PROFILES: dict[str, dict[str, Any]] = {
 
 PROFILE_DOCS = {
     "ci": "smallest setting that runs every code path (tests; ~seconds per notebook)",
-    "tiny": "2-core CPU: synthetic benchmark at 64 px, whole series in about 70 minutes (68 min measured)",
+    "tiny": "2-core CPU: synthetic benchmark at 64 px, 600 training steps; `make tutorial` in about half an hour",
     "paper": "the paper's settings (512 px, MiT-b1, batch 8, lr 6e-5, TTT 10 epochs at 1e-5); GPU + real data",
 }
 

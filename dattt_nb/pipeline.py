@@ -118,7 +118,15 @@ def _ipc_kernel_manager():
     class IPCKernelManager(AsyncKernelManager):
         def __init__(self, **kwargs):
             if os.name != "nt":
+                import uuid
+
+                from jupyter_core.paths import jupyter_runtime_dir
+
                 kwargs.setdefault("transport", "ipc")
+                # a socket prefix of its own in Jupyter's runtime folder (the default, "kernel-ipc" in the current
+                # folder, makes kernels started side by side share sockets)
+                Path(jupyter_runtime_dir()).mkdir(parents=True, exist_ok=True)
+                kwargs.setdefault("ip", str(Path(jupyter_runtime_dir()) / f"dattt-{uuid.uuid4().hex[:12]}-ipc"))
             super().__init__(**kwargs)
 
     return IPCKernelManager
@@ -136,19 +144,40 @@ def _failure_message(name: str, err: Exception, output: Path) -> str:
     return f"notebook {name} failed: {type(err).__name__}: {err}; executed notebook (partial): {output}"
 
 
+def _execute(nb: str, output: str, parameters: dict, cwd: str, timeout: int | None, env: dict) -> str | None:
+    """Execute one notebook with papermill in a kernel that sees ``env``; None when it succeeded, else the one
+    paragraph that names the notebook, the cell and the error (run in a worker process by ``jobs`` > 1)."""
+    import papermill
+
+    os.environ.update(env)
+    try:
+        papermill.execute_notebook(
+            nb, output, parameters=parameters, cwd=cwd, kernel_name="python3", progress_bar=False,
+            request_save_on_cell_execute=True, execution_timeout=timeout, kernel_manager_class=_ipc_kernel_manager(),
+        )
+    except Exception as err:  # papermill errors, cell timeouts, dead kernels: all stop the series
+        return _failure_message(Path(nb).stem, err, Path(output))
+    return None
+
+
 def run_pipeline(profile: str | None = None, only: list[str] | None = None, params: dict[str, Any] | None = None,
                  force: bool = False, runs_root: str | Path | None = None, notebooks_dir: str | Path | None = None,
-                 timeout: int | None = None) -> dict[str, Any]:
+                 timeout: int | None = None, jobs: int = 1) -> dict[str, Any]:
     """Execute the notebook series for a profile with papermill; return the manifest (also in manifest.json).
 
     A notebook whose last run succeeded with the same parameters and the same source is skipped unless
     ``force`` (library code is not hashed: force after changing it). The first failure stops the series with a
     :class:`PipelineError` naming the notebook and cell. ``timeout`` is the per-cell limit in seconds.
+
+    ``jobs`` > 1 (a multi-core CPU): train the series' models and execute the notebooks ``jobs`` at a time in
+    worker processes, each with ``cores // jobs`` threads, a notebook starting once its models and the notebooks it
+    builds on are done (:mod:`dattt_nb.series`); the manifest also records each model's training.
     """
-    import papermill
     from tqdm.auto import tqdm
 
     profile = profile or config.default_profile()
+    if jobs < 1:
+        raise PipelineError(f"jobs must be an integer >= 1, got {jobs}")
     settings = config.resolve(profile).to_dict()
     root = Path(runs_root) if runs_root is not None else config.runs_root()
     run_dir = root / profile
@@ -165,6 +194,7 @@ def run_pipeline(profile: str | None = None, only: list[str] | None = None, para
         "settings": settings,
         "seed": (params or {}).get("SEED", settings["seed"]),
         "parameters": dict(params or {}),
+        "jobs": jobs,
         "versions": package_versions(),
         "git_commit": git_commit(notebooks_dir),
         "started": _now(),
@@ -175,41 +205,111 @@ def run_pipeline(profile: str | None = None, only: list[str] | None = None, para
     manifest_path = run_dir / MANIFEST
     env = {"MPLBACKEND": "module://matplotlib_inline.backend_inline",  # figures stay in the executed notebooks
            "DATTT_RUNS": str(root), config.PROFILE_ENV: profile}
+    if jobs > 1:  # each kernel its share of the cores (torch reads OMP_NUM_THREADS when it starts)
+        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
 
+    todo = []
+    for nb in selected:
+        name, parameters, sha = nb.stem, plan[nb.stem], sha256_file(nb)
+        if not force and _is_fresh(previous.get(name), parameters, sha, run_dir):
+            manifest["notebooks"][name] = {**previous[name], "reused": True}
+        else:
+            todo.append(nb)
+
+    def start(nb: Path) -> tuple:
+        output = run_dir / "notebooks" / nb.name
+        output.parent.mkdir(parents=True, exist_ok=True)
+        entry = {"parameters": plan[nb.stem], "source_sha256": sha256_file(nb),
+                 "output": str(output.relative_to(run_dir)), "started": _now(), "status": "running", "reused": False}
+        manifest["notebooks"][nb.stem] = entry
+        atomic_write_json(manifest_path, manifest)
+        return time.perf_counter(), entry, (str(nb), str(output), plan[nb.stem], str(notebooks_dir), timeout,
+                                            dict(os.environ))
+
+    failures: list[str] = []
     with _environment(**env):
-        for nb in tqdm(selected, desc=f"notebooks ({profile})", unit="nb"):
-            name, parameters, sha = nb.stem, plan[nb.stem], sha256_file(nb)
-            output = run_dir / "notebooks" / nb.name
-            if not force and _is_fresh(previous.get(name), parameters, sha, run_dir):
-                manifest["notebooks"][name] = {**previous[name], "reused": True}
-                continue
-            output.parent.mkdir(parents=True, exist_ok=True)
-            entry = {"parameters": parameters, "source_sha256": sha, "output": str(output.relative_to(run_dir)),
-                     "started": _now(), "status": "running", "reused": False}
-            manifest["notebooks"][name] = entry
-            atomic_write_json(manifest_path, manifest)
-            t0 = time.perf_counter()
-            try:
-                papermill.execute_notebook(
-                    str(nb), str(output), parameters=parameters, cwd=str(notebooks_dir), kernel_name="python3",
-                    progress_bar=False, request_save_on_cell_execute=True, execution_timeout=timeout,
-                    kernel_manager_class=_ipc_kernel_manager(),
-                )
-            except Exception as err:  # papermill errors, cell timeouts, dead kernels: all stop the series
-                message = _failure_message(name, err, output)
-                entry.update(status="failed", seconds=round(time.perf_counter() - t0, 2), finished=_now(),
-                             error=message)
-                manifest.update(status="failed", finished=_now())
-                atomic_write_json(manifest_path, manifest)
-                write_report(run_dir)
-                raise PipelineError(message) from err
-            entry.update(status="ok", seconds=round(time.perf_counter() - t0, 2), finished=_now())
-            atomic_write_json(manifest_path, manifest)
+        if jobs == 1:  # one at a time, in series order (a notebook trains what it needs)
+            for nb in tqdm(todo, desc=f"notebooks ({profile})", unit="nb"):
+                info = start(nb)
+                _finish(manifest, manifest_path, info, _execute(*info[2]), failures)
+                if failures:
+                    break
+        else:
+            _run_parallel(todo, jobs, params or {}, profile, start, manifest, manifest_path, previous, failures)
 
+    if failures:
+        manifest.update(status="failed", finished=_now())
+        atomic_write_json(manifest_path, manifest)
+        write_report(run_dir)
+        raise PipelineError(failures[0] if len(failures) == 1 else " | ".join(failures))
     manifest.update(status="ok", finished=_now())
     atomic_write_json(manifest_path, manifest)
     write_report(run_dir)
     return manifest
+
+
+def _run_parallel(todo: list[Path], jobs: int, params: dict, profile: str, start, manifest: dict,
+                  manifest_path: Path, previous: dict, failures: list) -> None:
+    """Train the series' models and run the notebooks ``jobs`` at a time, critical path first
+    (:func:`dattt_nb.series.plan_tasks`); after a failure nothing new starts and the running work finishes."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    from tqdm.auto import tqdm
+
+    from . import series
+
+    settings = series.series_settings(profile, params)
+    stems = {nb.stem[:2] for nb in todo}
+    specs = [s for s in series.series_models(params)
+             if s.notebook in stems or (s.label == "alpha+beta" and any(n >= "02" for n in stems))]
+    if specs and settings.dataset == "synthetic":  # built once here, so that the workers only read it
+        from dattt_nb.data.prepare import ensure_benchmark
+
+        ensure_benchmark(settings, verbose=False)
+    tasks = series.plan_tasks([nb.stem for nb in todo], specs, settings, previous)
+    by_key = {**{f"model:{s.label}": s for s in specs}, **{nb.stem: nb for nb in todo}}
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    manifest["models"] = {}
+    finished, started, running = set(), set(), {}
+    bar = tqdm(total=len(tasks), desc=f"models and notebooks ({profile}, {jobs} at a time)", unit="task")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        while True:
+            for key in ([] if failures else series.next_tasks(tasks, finished, started, jobs - len(running))):
+                started.add(key)
+                if key.startswith("model:"):
+                    running[pool.submit(series.train_model, settings, by_key[key], threads)] = (key, None)
+                else:
+                    info = start(by_key[key])
+                    running[pool.submit(_execute, *info[2])] = (key, info)
+            if not running:
+                break
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in done:
+                key, info = running.pop(future)
+                if info is None:  # a model: its summary, or the error
+                    summary = future.result()
+                    manifest["models"][key.split(":", 1)[1]] = summary
+                    if summary.get("error"):
+                        failures.append(summary["error"])
+                    atomic_write_json(manifest_path, manifest)
+                else:
+                    _finish(manifest, manifest_path, info, future.result(), failures)
+                finished.add(key)
+                bar.set_postfix_str(key, refresh=False)
+                bar.update()
+    bar.close()
+
+
+def _finish(manifest: dict, manifest_path: Path, info: tuple, error: str | None, failures: list) -> None:
+    """Record one executed notebook in the manifest (ok, or failed with its message)."""
+    t0, entry, _ = info
+    entry.update(status="ok" if error is None else "failed", seconds=round(time.perf_counter() - t0, 2),
+                 finished=_now())
+    if error is not None:
+        entry["error"] = error
+        failures.append(error)
+    atomic_write_json(manifest_path, manifest)
 
 
 # --- report ----------------------------------------------------------------------------------------------------

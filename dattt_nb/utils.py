@@ -135,6 +135,17 @@ def check_output(path: str | os.PathLike, folder: bool = False, what: str = "out
     return path
 
 
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike, timeout: float = -1) -> Iterator[None]:
+    """Hold an inter-process lock on ``path`` (a small lock file; waits ``timeout`` seconds, -1: for ever) so that a
+    read-modify-write by one process (notebook, worker) is not interleaved with another's."""
+    from filelock import FileLock
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path), timeout=timeout):
+        yield
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)

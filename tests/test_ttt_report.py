@@ -59,6 +59,23 @@ def test_a_subset_reuses_the_split_and_changed_data_or_settings_recompute(traine
         cache.cache_dir(trained, CI, "none", device="cpu"), "No TTT does not depend on the TTT settings"
 
 
+def test_a_split_saved_by_another_notebook_meanwhile_is_kept(trained, runs, monkeypatch):
+    """Two notebooks adapting different videos of one split at the same time: the second save adds to the first."""
+    mcl_a, mcl_b = _data()["mcl"]
+    real_run = cache.run_ttt
+
+    def run_while_another_notebook_saves(model, videos, *args, **kw):
+        monkeypatch.setattr(cache, "run_ttt", real_run)
+        cache.cached_ttt(trained, [mcl_a], CI, "mcl", strategy="loop", **_kw())  # the other notebook, mid-run
+        return real_run(model, videos, *args, **kw)
+
+    monkeypatch.setattr(cache, "run_ttt", run_while_another_notebook_saves)
+    mine = cache.cached_ttt(trained, [mcl_b], CI, "mcl", strategy="loop", **_kw())
+    _, saved, _ = cache.load_cached(cache.cache_dir(trained, CI, "loop", 2, 1e-3, 2, device="cpu"), "mcl")
+    assert sorted(saved) == ["mcl_a", "mcl_b"], "neither notebook's video was dropped"
+    assert saved["mcl_b"].J == mine.videos[0].J
+
+
 def test_step_schedule_matches_what_the_strategies_log(trained, runs):
     data = _data()
     for strategy in ("naive", "momentum", "loop"):

@@ -23,7 +23,7 @@ from dattt_nb.data.stream import (DistributedBatches, FrameBank, RandomBatches, 
 from dattt_nb.losses import joint_loss
 from dattt_nb.models import aux_loss, build_model, get_variant
 from dattt_nb.utils import progress as progress_bar
-from dattt_nb.utils import autocast, distributed_env, seed_everything
+from dattt_nb.utils import autocast, distributed_env, file_lock, seed_everything
 
 from .augment import TrainAugment
 from .checkpoint import (LAMBDA_AUX, checkpoint_dir, config_diff, load_checkpoint, load_weights, same_training,
@@ -338,12 +338,15 @@ def load_or_train(settings: Settings, variant: str = "alpha+beta", force: bool =
     out = checkpoint_dir(settings, variant, train_data)
     last, best = out / "last.pt", out / "best.pt"
     trained_now = False
-    ckpt = load_checkpoint(last) if last.is_file() and not force else None
-    ready = (ckpt is not None and ckpt.get("finished") and best.is_file()
-             and same_training(ckpt.get("config", {}), train_config(settings, variant, train_data)))
-    if not ready:
-        train(settings, variant, resume=not force, progress=progress, data=data, roots=roots)
-        ckpt, trained_now = load_checkpoint(last), True
+    # one trainer per checkpoint folder: a second process asking for the same model (notebooks run side by side,
+    # the series' training workers) waits here and then loads what the first one trained
+    with file_lock(out.parent / f".{out.name}.lock"):
+        ckpt = load_checkpoint(last) if last.is_file() and not force else None
+        ready = (ckpt is not None and ckpt.get("finished") and best.is_file()
+                 and same_training(ckpt.get("config", {}), train_config(settings, variant, train_data)))
+        if not ready:
+            train(settings, variant, resume=not force, progress=progress, data=data, roots=roots)
+            ckpt, trained_now = load_checkpoint(last), True
     model, best_ckpt = load_model(best, device=pick_device(settings))
     info = _info(settings, variant, dict(step=ckpt["step"], finished=ckpt["finished"], best_J=ckpt["best_J"],
                                          metrics=ckpt["metrics"], history=ckpt["history"], val=ckpt["val"],

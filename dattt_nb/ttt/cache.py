@@ -4,7 +4,9 @@ Runs live in ``runs/<profile>/ttt/cache/<strategy>/<key>/<split>.{csv,json,npz}`
 :func:`~dattt_nb.ttt.runner.write_results`); the key holds strategy, objective, epochs, lr, pairs, zoom range,
 frame gap, seed, device type, the trained weights, the video data and the TTT code. Videos are adapted
 independently (episodic reset, reseeded per video), so a cached video is the same whether it was run alone or
-with its split, and one strategy's runs serve every notebook that asks for them.
+with its split, and one strategy's runs serve every notebook that asks for them. Saving merges under a file lock,
+so notebooks that run at the same time (``dattt-nb run --jobs 2``, two JupyterLab tabs) add to a split's cache
+without dropping each other's videos.
 """
 from __future__ import annotations
 
@@ -146,17 +148,21 @@ def cached_ttt(model, videos, settings, split: str, strategy: str | None = None,
     want = {v.name: video_fingerprint(v) for v in videos}
     missing = [v for v in videos if v.name not in done or fps.get(v.name) != want[v.name]]
     if missing:
-        from dattt_nb.utils import progress_disabled
+        from dattt_nb.utils import file_lock, progress_disabled
 
         progress = progress and not progress_disabled()
         new = run_ttt(model, missing, settings, strategy=strategy, objective=objective, epochs=epochs, lr=lr,
                       frame_gap=frame_gap, n_pairs=n_pairs, progress=progress, device=device)
-        done.update({v.name: v for v in new.videos})
-        fps.update({v.name: want[v.name] for v in missing})
         meta = dict(strategy=new.strategy, objective=new.objective, epochs=new.epochs, lr=new.lr,
                     frame_gap=new.frame_gap)
-        everything = TTTResult(**meta, videos=list(done.values()))  # cached ones first, then the new ones
-        _save_cached(folder, split, everything, fps, settings)
+        folder.mkdir(parents=True, exist_ok=True)
+        with file_lock(folder / f".{split}.lock"):  # another notebook may have saved this split meanwhile
+            _, done, fps = (None, {}, {}) if refresh else load_cached(folder, split)
+            for v in new.videos:  # a video someone else saved with the same data first stays as it is
+                if v.name not in done or fps.get(v.name) != want[v.name] or refresh:
+                    done[v.name], fps[v.name] = v, want[v.name]
+            everything = TTTResult(**meta, videos=list(done.values()))  # cached ones first, then the new ones
+            _save_cached(folder, split, everything, fps, settings)
     else:
         meta = {k: record[k] for k in ("strategy", "objective", "epochs", "lr", "frame_gap")}
     return TTTResult(**meta, videos=[done[v.name] for v in videos])
