@@ -19,20 +19,65 @@ import nbformat
 
 from dattt_nb.config import project_root, runs_root
 
-# the repository the Colab badges and the notebooks' Colab set-up cell install from; $DATTT_REPOSITORY overrides it
+# the repository the Colab badges and the notebooks' Colab set-up cell install from, when neither $DATTT_REPOSITORY
+# nor a GitHub "origin" remote of this clone names it (a placeholder until the project is published)
 REPOSITORY = "https://github.com/OWNER/dattt-nb"
 BRANCH = "main"
 BADGE_MARK = "colab-badge.svg"
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
+INSTALL_PREFIX = "git+https://github.com/"  # how the Colab set-up cell names the repository it installs from
+
+
+def _origin() -> str | None:
+    """This clone's ``origin`` remote when it is on GitHub (``git@github.com:o/n.git`` or an https URL), else None."""
+    try:
+        url = subprocess.run(["git", "-C", str(project_root()), "remote", "get-url", "origin"], capture_output=True,
+                             text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    url = url.replace("git@github.com:", "https://github.com/")
+    return url if url.startswith("https://github.com/") else None
 
 
 def repository() -> tuple[str, str]:
-    """(``owner/name`` on GitHub, branch) of the badges: ``$DATTT_REPOSITORY`` (URL or owner/name) or REPOSITORY."""
-    url = os.environ.get("DATTT_REPOSITORY") or REPOSITORY
+    """(``owner/name`` on GitHub, branch) of the badges and install cells: ``$DATTT_REPOSITORY`` (URL or
+    owner/name), else this clone's GitHub ``origin``, else :data:`REPOSITORY`."""
+    url = os.environ.get("DATTT_REPOSITORY") or _origin() or REPOSITORY
     slug = url.removeprefix("https://github.com/").removesuffix(".git").strip("/")
     if slug.count("/") != 1:
         raise ValueError(f"repository {url!r}: expected https://github.com/<owner>/<name> or <owner>/<name>")
     return slug, os.environ.get("DATTT_BRANCH", BRANCH)
+
+
+def is_placeholder() -> bool:
+    return repository()[0] == REPOSITORY.removeprefix("https://github.com/")
+
+
+def stamp_install_cell(nb) -> bool:
+    """Point the notebook's Colab set-up cell at :func:`repository`; True when it changed."""
+    slug = repository()[0]
+    changed = False
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "google.colab" in cell.source and INSTALL_PREFIX in cell.source:
+            head, _, rest = cell.source.partition(INSTALL_PREFIX)
+            end = min((i for i in (rest.find('"'), rest.find("'")) if i >= 0), default=len(rest))
+            new = f"{head}{INSTALL_PREFIX}{slug}{rest[end:]}"
+            changed |= new != cell.source
+            cell.source = new
+    return changed
+
+
+def stamp_notebooks(folder: Path | None = None) -> list[Path]:
+    """Rewrite the Colab set-up cell of ``notebooks/*.ipynb`` to install from :func:`repository` (once, when the
+    project is published: ``python -m dattt_nb.book --stamp-notebooks``); returns the notebooks changed."""
+    folder = Path(folder) if folder is not None else project_root() / "notebooks"
+    changed = []
+    for path in sorted(folder.glob("[0-9][0-9]_*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        if stamp_install_cell(nb):
+            nbformat.write(nb, path)
+            changed.append(path)
+    return changed
 
 
 def colab_url(notebook: str) -> str:
@@ -98,6 +143,7 @@ def write_source(profile: str, src: Path, runs: Path | None = None) -> list[str]
         nb = nbformat.read(path, as_version=4)
         check_executed(nb, path)
         add_badge(nb, path.name)
+        stamp_install_cell(nb)  # the badge and the install cell name the same repository
         for cell in nb.cells:  # papermill's injected values are in the parameters cell's story, not the page's
             if "injected-parameters" in cell.metadata.get("tags", []):
                 cell.metadata["tags"] = [*cell.metadata["tags"], "remove-cell"]
@@ -159,8 +205,22 @@ def main(argv=None) -> int:
     p.add_argument("--profile", default=os.environ.get("DATTT_PROFILE", "tiny"), help="run to publish (default tiny)")
     p.add_argument("--out", help="output folder (default runs/<profile>/book)")
     p.add_argument("--strict", action="store_true", help="Sphinx warnings are errors")
+    p.add_argument("--stamp-notebooks", action="store_true",
+                   help="point the Colab set-up cell of notebooks/*.ipynb at the repository ($DATTT_REPOSITORY or the "
+                        "GitHub origin remote) and exit")
     args = p.parse_args(argv)
     try:
+        if args.stamp_notebooks:
+            if is_placeholder():
+                raise ValueError("no repository to stamp: set DATTT_REPOSITORY=<owner>/<name> or add a GitHub "
+                                 "'origin' remote")
+            changed = stamp_notebooks()
+            print(f"Colab set-up cells now install from github.com/{repository()[0]}: {len(changed)} notebook(s) "
+                  "changed")
+            return 0
+        if is_placeholder():
+            print(f"dattt-nb book: warning: the Colab badges and install cells point at the placeholder {REPOSITORY}; "
+                  "set DATTT_REPOSITORY=<owner>/<name> or add a GitHub 'origin' remote", file=sys.stderr)
         index = build_book(args.profile, args.out, strict=args.strict, quiet=False)
     except (FileNotFoundError, ValueError, RuntimeError) as err:
         print(f"dattt-nb book: error: {err}", file=sys.stderr)

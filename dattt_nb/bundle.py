@@ -58,33 +58,58 @@ def bundle_files(run_dir: Path, parts=PARTS) -> list[str]:
     return found
 
 
-def make_manifest(run_dir: Path, profile: str, files: list[str]) -> dict:
-    """The bundle's record: profile, package version, commit, and {path: {sha256, size}} of every file."""
+def make_manifest(sources: dict[str, Path], profile: str) -> dict:
+    """The bundle's record: profile, package version, commit, and {path: {sha256, size}} of every file
+    (``sources``: bundle path → the file that goes in under it)."""
     return {"format": FORMAT, "profile": profile, "version": __version__, "git_commit": git_commit(project_root()),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "parts": list(PARTS),
-            "files": {rel: {"sha256": sha256_file(run_dir / rel), "size": (run_dir / rel).stat().st_size}
-                      for rel in files}}
+            "files": {rel: {"sha256": sha256_file(src), "size": src.stat().st_size} for rel, src in sources.items()}}
+
+
+def slim_record(last: Path, out: Path) -> bool:
+    """Write to ``out`` the part of a *finished* run's ``last.pt`` that loading needs — settings, step, history,
+    validation curve, ``finished`` — without the weights (``best.pt`` holds the ones the notebooks load) and the
+    optimizer state (two thirds of the file); False (nothing written) for an unfinished run."""
+    import torch
+
+    try:
+        ckpt = torch.load(last, map_location="cpu", weights_only=True)
+    except Exception:  # not a checkpoint this can read: it travels as it is
+        return False
+    if not (isinstance(ckpt, dict) and ckpt.get("finished") and "config" in ckpt and "model" in ckpt):
+        return False
+    keep = {k: v for k, v in ckpt.items() if k not in ("model", "optimizer", "scheduler", "scaler", "rng")}
+    torch.save({**keep, "slim": True}, out)
+    return True
 
 
 def export_bundle(path: str | os.PathLike, profile: str | None = None, root: str | os.PathLike | None = None) -> dict:
     """Pack ``runs/<profile>/{checkpoints,ttt/cache,results}`` into ``path`` (atomically) and write
-    ``<path>.sha256`` beside it; returns the manifest plus the bundle's ``sha256`` and ``bytes``."""
+    ``<path>.sha256`` beside it; returns the manifest plus the bundle's ``sha256`` and ``bytes``. A finished run's
+    ``last.pt`` travels as its slim record (:func:`slim_record`): a student loads the model, nobody resumes it."""
     profile = profile or default_profile()
     run_dir = Path(root if root is not None else runs_root()) / profile
     files = bundle_files(run_dir)
     if not any(f.startswith("checkpoints/") for f in files):
         raise FileNotFoundError(f"nothing trained for profile {profile!r} in {run_dir / 'checkpoints'}; run the "
                                 f"notebooks first (dattt-nb run --profile {profile})")
-    manifest = make_manifest(run_dir, profile, files)
     path = Path(path)
-    with atomic_path(path, suffix=".tmp") as tmp:
-        with tarfile.open(tmp, "w:gz", compresslevel=1) as tar:  # weights barely compress: favour speed
-            data = json.dumps(manifest, indent=2, sort_keys=True).encode()
-            info = tarfile.TarInfo(MANIFEST)
-            info.size, info.mtime, info.mode = len(data), int(time.time()), 0o644
-            tar.addfile(info, _BytesReader(data))
-            for rel in files:
-                tar.add(run_dir / rel, arcname=f"{FILES}/{rel}", recursive=False)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".bundle-export-") as slim_dir:
+        sources = {rel: run_dir / rel for rel in files}
+        for rel in files:
+            if rel.startswith("checkpoints/") and rel.endswith("/last.pt"):
+                slim = Path(slim_dir) / f"{len(os.listdir(slim_dir))}.pt"
+                if slim_record(run_dir / rel, slim):
+                    sources[rel] = slim
+        manifest = make_manifest(sources, profile)
+        with atomic_path(path, suffix=".tmp") as tmp:
+            with tarfile.open(tmp, "w:gz", compresslevel=1) as tar:  # weights barely compress: favour speed
+                data = json.dumps(manifest, indent=2, sort_keys=True).encode()
+                info = tarfile.TarInfo(MANIFEST)
+                info.size, info.mtime, info.mode = len(data), int(time.time()), 0o644
+                tar.addfile(info, _BytesReader(data))
+                for rel, source in sources.items():
+                    tar.add(source, arcname=f"{FILES}/{rel}", recursive=False)
     digest = sha256_file(path)
     with atomic_path(path.with_name(path.name + ".sha256")) as tmp:
         tmp.write_text(f"{digest}  {path.name}\n")

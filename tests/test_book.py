@@ -47,3 +47,22 @@ def test_refuses_missing_failed_or_unexecuted_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("DATTT_REPOSITORY", "not a repository")
     with pytest.raises(ValueError, match="owner"):
         book.repository()
+
+
+def test_the_repository_comes_from_the_environment_or_origin_and_stamps_the_install_cell(tmp_path, monkeypatch):
+    monkeypatch.delenv("DATTT_REPOSITORY", raising=False)
+    monkeypatch.setattr(book, "_origin", lambda: "https://github.com/teacher/dattt-nb.git")
+    assert book.repository() == ("teacher/dattt-nb", "main") and not book.is_placeholder()
+    monkeypatch.setattr(book, "_origin", lambda: None)
+    assert book.is_placeholder()
+    monkeypatch.setenv("DATTT_REPOSITORY", "someone/fork")
+    setup = ('if "google.colab" in sys.modules:\n    subprocess.run([sys.executable, "-m", "pip", "install", '
+             '"git+https://github.com/OWNER/dattt-nb"], check=True)')
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# T"), nbformat.v4.new_code_cell(setup)])
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    nbformat.write(nb, folder / "00_t.ipynb")
+    assert book.stamp_notebooks(folder) == [folder / "00_t.ipynb"]
+    stamped = nbformat.read(folder / "00_t.ipynb", as_version=4).cells[1].source
+    assert '"git+https://github.com/someone/fork"], check=True)' in stamped and "OWNER" not in stamped
+    assert book.stamp_notebooks(folder) == [], "stamping twice changes nothing"

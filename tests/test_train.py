@@ -224,3 +224,26 @@ def test_torchrun_two_cpu_processes_write_one_checkpoint(tmp_path, clips):
     ckpt = load_checkpoint(out / "last.pt")
     assert ckpt["finished"] and ckpt["step"] == 2
     assert stdout.count('"finished": true') == 1, "only rank 0 prints the summary"
+
+
+def test_a_course_bundle_record_loads_without_training_or_weights_in_last(data, tmp_path, monkeypatch):
+    """bundle.slim_record keeps what loading needs from a finished last.pt; load_or_train and train accept it."""
+    from dattt_nb import bundle
+
+    monkeypatch.setenv("DATTT_RUNS", str(tmp_path / "runs"))
+    s = _settings(train_steps=2, val_every=10)
+    model, info = load_or_train(s, data=data, progress=False)
+    last = Path(info["last"])
+    assert bundle.slim_record(last, tmp_path / "slim.pt")
+    slim = torch.load(tmp_path / "slim.pt", weights_only=True)
+    assert slim["slim"] and not {"model", "optimizer", "scheduler"} & set(slim)
+    assert (tmp_path / "slim.pt").stat().st_size < last.stat().st_size / 20
+    (tmp_path / "slim.pt").replace(last)
+    again, info2 = load_or_train(s, data=data, progress=False)
+    assert not info2["trained_now"] and info2["step"] == 2 and info2["history"] == info["history"]
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+    assert train(s, out_dir=last.parent, data=data, progress=False)["trained_steps"] == 0
+    assert find_checkpoint(s, "alpha+beta") == Path(info["checkpoint"])
+    unfinished = {"model": {}, "config": {}, "finished": False}
+    torch.save(unfinished, tmp_path / "u.pt")
+    assert not bundle.slim_record(tmp_path / "u.pt", tmp_path / "never.pt") and not (tmp_path / "never.pt").exists()

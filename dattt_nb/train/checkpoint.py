@@ -169,6 +169,8 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
         first = (str(err).strip().splitlines() or [""])[0]
         raise ValueError(f"checkpoint {path} is damaged or not a dattt-nb checkpoint ({type(err).__name__}: "
                          f"{first}); if dattt-nb wrote it, delete it to retrain") from err
+    if isinstance(ckpt, dict) and ckpt.get("slim") and "config" in ckpt:  # a course bundle's record of a finished run
+        return ckpt
     if not isinstance(ckpt, dict) or "model" not in ckpt:
         raise ValueError(f"checkpoint {path} is not a dattt-nb checkpoint (expected a dict with 'model' and 'config')")
     check_finite(ckpt["model"], f"checkpoint {path}")

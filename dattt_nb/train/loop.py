@@ -144,7 +144,12 @@ def train(settings: Settings, variant: str | None = None, *, out_dir: str | Path
         _remove_interrupted_saves(last_path, best_path)
     if resume and last_path.is_file():
         ckpt = load_checkpoint(last_path)
-        if same_training(ckpt.get("config", {}), config):
+        same = same_training(ckpt.get("config", {}), config)
+        if ckpt.get("slim") and same and ckpt.get("finished") and ckpt.get("step", 0) >= settings.train_steps:
+            state.update({k: ckpt.get(k, state[k]) for k in ("step", "history", "val", "best_J", "elapsed", "finished",
+                                                             "metrics")})  # a course bundle's finished run
+            return _info(settings, variant, state, best_path, last_path, trained_steps=0)
+        if same and not ckpt.get("slim"):
             load_weights(model, ckpt["model"], source=f"checkpoint {last_path}")
             optimizer.load_state_dict(ckpt["optimizer"])
             scheduler.load_state_dict(ckpt["scheduler"])
