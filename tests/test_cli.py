@@ -72,9 +72,9 @@ def test_run_parses_parameters_as_yaml(monkeypatch, capsys):
 
     monkeypatch.setattr(pipeline, "run_pipeline", fake_run_pipeline)
     argv = ["run", "--profile", "ci", "--only", "00,01", "-p", "TRAIN_STEPS", "30", "-p", "LR", "1e-5",
-            "-p", "USE_DEPTH", "true", "-p", "NAME", "abc", "-p", "STEPS", "null", "--force"]
+            "-p", "USE_DEPTH", "true", "-p", "NAME", "abc", "-p", "STEPS", "null", "--force", "--jobs", "2"]
     assert cli.main(argv) == 0
-    assert calls["profile"] == "ci" and calls["only"] == ["00", "01"] and calls["force"] is True
+    assert calls["profile"] == "ci" and calls["only"] == ["00", "01"] and calls["force"] is True and calls["jobs"] == 2
     assert calls["params"] == {"TRAIN_STEPS": 30, "LR": 1e-5, "USE_DEPTH": True, "NAME": "abc", "STEPS": None}
     assert "00_overview" in capsys.readouterr().out
 
