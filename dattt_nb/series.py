@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
-import os
 import time
 from typing import Any
 
@@ -75,19 +74,14 @@ def train_model(settings, spec: ModelSpec, threads: int) -> dict[str, Any]:
 
     torch.set_num_threads(threads)
     start = time.perf_counter()
-    quiet, os.environ["TQDM_DISABLE"] = os.environ.get("TQDM_DISABLE"), "1"  # the scheduler's bar reports progress
+    log = io.StringIO()  # data summaries and loading bars, which the notebooks show anyway; the run has its own bar
     try:
-        with contextlib.redirect_stdout(io.StringIO()):  # the data summaries the notebooks print anyway
+        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
             _, info = load_or_train(settings, variant=spec.variant, backbone=spec.backbone,
                                     train_steps=spec.train_steps, progress=False)
     except Exception as err:  # reported by the scheduler, which stops the run
         return dict(model=spec.label, notebook=spec.notebook, error=f"training the series' model {spec.label} "
                     f"(notebook {spec.notebook}) failed: {type(err).__name__}: {err}")
-    finally:
-        if quiet is None:
-            os.environ.pop("TQDM_DISABLE")
-        else:
-            os.environ["TQDM_DISABLE"] = quiet
     return dict(model=spec.label, notebook=spec.notebook, steps=info["step"], trained_now=info["trained_now"],
                 seconds=round(time.perf_counter() - start, 1), best_val_J=round(float(info["best_val_J"]), 4),
                 threads=threads)
