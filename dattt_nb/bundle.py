@@ -96,9 +96,9 @@ def export_bundle(path: str | os.PathLike, profile: str | None = None, root: str
     path = Path(path)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".bundle-export-") as slim_dir:
         sources = {rel: run_dir / rel for rel in files}
-        for rel in files:
+        for k, rel in enumerate(files):
             if rel.startswith("checkpoints/") and rel.endswith("/last.pt"):
-                slim = Path(slim_dir) / f"{len(os.listdir(slim_dir))}.pt"
+                slim = Path(slim_dir) / f"{k}.pt"
                 if slim_record(run_dir / rel, slim):
                     sources[rel] = slim
         manifest = make_manifest(sources, profile)

@@ -260,9 +260,8 @@ def _run_parallel(todo: list[Path], jobs: int, params: dict, profile: str, start
     from . import series
 
     settings = series.series_settings(profile, params)
-    stems = {nb.stem[:2] for nb in todo}
-    specs = [s for s in series.series_models(params)
-             if s.notebook in stems or (s.label == "alpha+beta" and any(n >= "02" for n in stems))]
+    stems = {nb.stem for nb in todo}
+    specs = [s for s in series.series_models(params) if any(series.needs_model(s, n) for n in stems)]
     if specs and settings.dataset == "synthetic":  # built once here, so that the workers only read it
         from dattt_nb.data.prepare import ensure_benchmark
 

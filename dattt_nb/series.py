@@ -104,24 +104,32 @@ class Task:
     priority: float = 0.0  # the longest chain of estimated work from this task to the end (set by plan_tasks)
 
 
+def needs_model(spec: ModelSpec, notebook: str) -> bool:
+    """Whether ``notebook`` (a stem) loads ``spec``'s model: the models it trains itself, and the main model from 02
+    on (it is what notebooks 02–09 adapt and evaluate)."""
+    return spec.notebook == notebook[:2] or (spec.label == "alpha+beta" and notebook[:2] >= "02")
+
+
 def plan_tasks(notebooks: list[str], specs: list[ModelSpec], settings, previous: dict | None = None) -> dict[str, Task]:
     """The tasks of a parallel run: train ``specs``, then run ``notebooks`` (stems, series order). A notebook needs
-    the models it trains itself, the main model (from 02 on; it is what notebooks 02–09 adapt and evaluate) and the
-    notebooks whose results it reads. Each task's priority is its critical path, so that list scheduling starts the
-    work that holds most of the rest up first. ``previous``: the last manifest's notebook entries (measured times)."""
+    the models it loads (:func:`needs_model`) and the notebooks whose results it reads. Each task's priority is its
+    critical path, so that list scheduling starts the work that holds most of the rest up first. ``previous``: the
+    last manifest's notebook entries (measured times)."""
     previous = previous or {}
-    scale = STEP_SECONDS * settings.train_steps * (settings.batch_size / 16) * (settings.image_size / 64) ** 2
-    tasks = {f"model:{s.label}": Task(f"model:{s.label}", s.cost * scale * (s.train_steps or settings.train_steps)
-                                      / settings.train_steps) for s in specs}
+    per_step = STEP_SECONDS * (settings.batch_size / 16) * (settings.image_size / 64) ** 2
+    tasks = {f"model:{s.label}": Task(f"model:{s.label}", s.cost * per_step * (s.train_steps or settings.train_steps))
+             for s in specs}
     chosen = {stem[:2]: stem for stem in notebooks}
     for stem in notebooks:
         measured = (previous.get(stem) or {}).get("seconds")
-        needs = {f"model:{s.label}" for s in specs if s.notebook == stem[:2] or (s.label == "alpha+beta" and stem[:2] >= "02")}
+        needs = {f"model:{s.label}" for s in specs if needs_model(s, stem)}
         needs |= {chosen[n] for n in READS_RESULTS_OF.get(stem[:2], ()) if n in chosen}
         tasks[stem] = Task(stem, float(measured or NOTEBOOK_SECONDS.get(stem[:2], 60)), needs)
-    def chain(key: str, seen=()) -> float:
+
+    def chain(key: str) -> float:
         after = [k for k, t in tasks.items() if key in t.needs]
         return tasks[key].seconds + max((chain(k) for k in after), default=0.0)
+
     for key, task in tasks.items():
         task.priority = chain(key)
     return tasks

@@ -159,7 +159,7 @@ def cached_ttt(model, videos, settings, split: str, strategy: str | None = None,
         with file_lock(folder / f".{split}.lock"):  # another notebook may have saved this split meanwhile
             _, done, fps = (None, {}, {}) if refresh else load_cached(folder, split)
             for v in new.videos:  # a video someone else saved with the same data first stays as it is
-                if v.name not in done or fps.get(v.name) != want[v.name] or refresh:
+                if v.name not in done or fps.get(v.name) != want[v.name]:
                     done[v.name], fps[v.name] = v, want[v.name]
             everything = TTTResult(**meta, videos=list(done.values()))  # cached ones first, then the new ones
             _save_cached(folder, split, everything, fps, settings)
