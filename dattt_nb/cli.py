@@ -131,6 +131,8 @@ def _add_prepare_real(subparsers) -> None:
     p.add_argument("--copy", action="store_true", help="copy frames and masks instead of linking them")
     p.add_argument("--invert", action="store_true", help="precomputed maps are disparity (larger = nearer)")
     p.add_argument("--videos", nargs="+", help="only these videos of the source")
+    p.add_argument("--force", action="store_true",
+                   help="DST holds another dataset (other source files or options): delete it and convert again")
     p.add_argument("--profile", help="named profile: ci | tiny | paper (default: $DATTT_PROFILE or tiny)")
     p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                    help="override a setting, e.g. -p depth_model Intel/dpt-large; repeatable")
@@ -152,7 +154,7 @@ def _cmd_prepare_real(args) -> int:
         dst = prepare_real(args.dataset, args.src, args.dst, flow_method=flow, depth_source=source,
                            depth_model=(arg or settings.depth_model) if source == "transformers" else None,
                            depth_dir=arg if source == "precomputed" else None, invert=args.invert,
-                           link=not args.copy, allow_download=args.allow_download,
+                           link=not args.copy, allow_download=args.allow_download, force=args.force,
                            **({"videos": args.videos} if args.videos else {}))
     except ImportError as err:  # an optional package that is not installed: say how to get it
         raise InputError(str(err)) from err
@@ -356,6 +358,13 @@ def _guarded(call: Callable[[], int | None], debug: bool) -> int:
     except Exception as err:
         if debug:
             raise
+        from .guards import disk_error
+
+        mapped = disk_error(err, getattr(err, "filename", None) or "the output") if isinstance(err, OSError) \
+            else None
+        if mapped is not None:  # a full disk or read-only target that no writer named: still one line, exit 2
+            print(f"dattt-nb: error: {mapped}", file=sys.stderr)
+            return 2
         print(f"dattt-nb: error: {type(err).__name__}: {err} (run with --debug for the traceback)", file=sys.stderr)
         return 1
 

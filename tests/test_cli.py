@@ -142,7 +142,8 @@ def _depth(folder, stems, value=0.5):
 
     folder.mkdir(parents=True, exist_ok=True)
     for stem in stems:
-        Image.fromarray(depth_to_uint16(np.full((12, 16), value))).save(folder / f"{stem}.png")
+        ramp = np.linspace(0.5, 1.0, 16)[None].repeat(12, 0) * value * 2  # varies: a constant map is refused
+        Image.fromarray(depth_to_uint16(ramp)).save(folder / f"{stem}.png")
 
 
 def test_prepare_real_with_precomputed_depth(raw_davis, tmp_path, capsys):
@@ -191,7 +192,7 @@ def test_download_davis16_prepares_the_root_the_notebooks_use(tmp_path, monkeypa
         for t in range(3):
             frame, mask = tmp_path / "f.jpg", tmp_path / "m.png"
             Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(frame)
-            write_mask(mask, np.pad(np.ones((8, 8), bool), 8)[:24, :32])
+            write_mask(mask, np.pad(np.ones((8, 8), bool), ((8, 8), (12, 12))))  # the frames' 32x24
             zf.write(frame, f"DAVIS/JPEGImages/480p/blackswan/{t:05d}.jpg")
             zf.write(mask, f"DAVIS/Annotations/480p/blackswan/{t:05d}.png")
     opened = file_urls_only

@@ -62,7 +62,14 @@ def depth_labels(source: str, video_frames: np.ndarray, gt=None, root=None, name
     if source == "precomputed":
         if root is None or name is None:
             raise ValueError("depth source 'precomputed' needs root= and name= (reads <root>/Depth/<name>/*.png)")
-        return normalize_depth(read_precomputed(root, name, (t, h, w)), invert=bool(invert))
+        raw = read_precomputed(root, name, (t, h, w))
+        finite = raw[np.isfinite(raw)]
+        if finite.size == 0 or float(finite.max()) == float(finite.min()):
+            value = "no finite value" if finite.size == 0 else f"the single value {float(finite.max()):g}"
+            raise ValueError(f"precomputed depth of video {name!r} ({Path(root) / 'Depth' / name}) holds {value} "
+                             "in every pixel: it carries no depth; expected maps that vary (16-bit PNG, "
+                             "round(depth*65535), 0 = invalid)")
+        return normalize_depth(raw, invert=bool(invert))
     if source == "transformers":
         estimator = model if isinstance(model, TransformersDepth) else TransformersDepth(model, device=device)
         return estimator.labels(frames, invert=invert)

@@ -252,14 +252,20 @@ def check_flow_weights(method: str, allow_download: bool = False) -> None:
 
 def prepare_real(name: str, src, dst=None, flow_method: str = "dis", depth_source: str | None = None,
                  depth_model=None, invert: bool = False, link: bool = True, allow_download: bool = False,
-                 depth_dir=None, **convert_kw) -> Path:
+                 depth_dir=None, force: bool = False, **convert_kw) -> Path:
     """Convert a real dataset into the layout under ``dst`` (default ``data_root()/<name>``), then compute
     flow and depth, cached — in this order: convert → depth maps → flow → depth labels.
 
     ``name``: a key of :data:`~dattt_nb.data.real.CONVERTERS`, or ``davis16-train`` (the DAVIS-16 train split).
     ``depth_source``: ``precomputed`` (maps from ``depth_dir``/<video>/<frame>.png, or already in ``Depth/``),
     ``transformers`` (``depth_model``), or None. ``allow_download`` lets RAFT and the depth model fetch weights.
+
+    ``dst`` must lie outside ``src`` (and ``depth_dir``) and the reverse. A rerun skips the conversion when ``dst``
+    was made from the same source files (names, sizes, mtimes) and options; a ``dst`` holding anything else is
+    an error unless ``force``, which deletes its old contents first (no stale frame, mask or flow survives).
     """
+    from dattt_nb.guards import check_separate, output_lock
+
     if name == "davis16-train":
         name, convert_kw = "davis16", {**convert_kw, "split": "train"}
     if name not in CONVERTERS:
@@ -274,12 +280,80 @@ def prepare_real(name: str, src, dst=None, flow_method: str = "dis", depth_sourc
     default = f"davis16-{convert_kw['split']}" if name == "davis16" and convert_kw.get("split", "val") != "val" \
         else name
     dst = Path(dst) if dst is not None else data_root() / default
+    check_separate(src, dst, "source", "destination")
+    if depth_dir is not None:
+        check_separate(depth_dir, dst, "depth folder", "destination")
+    with output_lock(dst, "destination"):
+        if _convert_once(name, src, dst, link, depth_source, depth_model, invert, depth_dir, force, convert_kw):
+            compute_flow(dst, flow_method, allow_download=allow_download)
+            compute_depth(dst, depth_source, model=depth_model, invert=invert, allow_download=allow_download)
+            check_prepared(dst)
+            _mark_inputs(dst, "done")
+        else:
+            compute_flow(dst, flow_method, allow_download=allow_download)
+    return dst
+
+
+INPUTS_KEY = "inputs"  # the dataset.json entry: {"fingerprint": ..., "state": "converting" | "done"}
+
+
+def _convert_once(name, src, dst: Path, link, depth_source, depth_model, invert, depth_dir, force,
+                  convert_kw) -> bool:
+    """Convert ``src`` into ``dst`` unless ``dst`` already holds it (same fingerprint, done): True when converted.
+
+    The fingerprint covers the source files, the depth folder and every option that decides the layout's
+    contents, so a changed source or ``--invert`` is noticed (never re-linked over normalised labels)."""
+    from dattt_nb.guards import claim_output, fingerprint
+
+    key = fingerprint([src] + ([depth_dir] if depth_dir is not None else []), name=name, link=link,
+                      depth=depth_source, model=depth_model if isinstance(depth_model, str) or depth_model is None
+                      else type(depth_model).__name__, invert=invert, depth_dir=str(depth_dir), **convert_kw)
+    before = read_manifest(dst).get(INPUTS_KEY, {}) if (dst / "dataset.json").is_file() else {}
+    same = before.get("fingerprint") == key
+    if same and before.get("state") == "done" and not force:
+        return False
+    claim_output(dst, same_job=same, force=force, what="destination",
+                 holds="a dataset made from other source files or options (or not by prepare-real)")
+    if not same and dst.exists():  # --force, or an empty folder: start from nothing
+        from dattt_nb.guards import clear_folder
+
+        clear_folder(dst)
+    _mark_inputs(dst, "converting", key)
     CONVERTERS[name](src, dst, link=link, **convert_kw)
     if depth_dir is not None:
         import_depth_maps(depth_dir, dst, link=link)
-    compute_flow(dst, flow_method, allow_download=allow_download)
-    compute_depth(dst, depth_source, model=depth_model, invert=invert, allow_download=allow_download)
-    return dst
+    return True
+
+
+def _mark_inputs(dst: Path, state: str, key: str | None = None) -> None:
+    manifest = read_manifest(dst) if (dst / "dataset.json").is_file() else {}
+    entry = dict(manifest.get(INPUTS_KEY, {}))
+    entry.update(state=state, **({"fingerprint": key} if key else {}))
+    manifest[INPUTS_KEY] = entry
+    write_manifest(dst, manifest)
+
+
+def check_prepared(root: Path) -> None:
+    """Every video of a converted root has frames, and its masks match the frames' size and count (one line
+    naming the first file that does not), so a bad source fails here, not later in training or TTT."""
+    from PIL import Image
+
+    for v in list_videos(root):
+        frames = image_files(kind_dir(root, "JPEGImages") / v)
+        if not frames:
+            raise ValueError(f"video {v!r} in {root} has no frames; remove its folder from the source or pass "
+                             "--videos without it")
+        with Image.open(frames[0]) as img:
+            size = img.size
+        masks = image_files(kind_dir(root, "Annotations") / v)
+        if len(masks) > len(frames):
+            raise ValueError(f"video {v!r} has {len(masks)} masks but {len(frames)} frames; expected at most one "
+                             "mask per frame")
+        for m in masks:
+            with Image.open(m) as img:
+                if img.size != size:
+                    raise ValueError(f"mask {m} is {img.size[0]}x{img.size[1]}, the frames of video {v!r} are "
+                                     f"{size[0]}x{size[1]}; expected masks of the frames' size")
 
 
 # the paper profile's data (§5.1): training roots in order of preference, the validation root, the test roots

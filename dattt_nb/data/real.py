@@ -191,6 +191,10 @@ def _convert_video(dst: Path, video: str, frames: list[Path], mask_sets: list[li
 def _finish(dst: Path, name: str, src: Path, counts: dict[str, tuple[int, int]], **extra) -> Path:
     if not counts:
         raise ValueError(f"no videos found in {src} for {name}")
+    empty = [v for v, c in counts.items() if c[0] == 0]
+    if empty:
+        raise ValueError(f"video {empty[0]!r} in {src} has no frames ({len(empty)} empty video folder(s)); remove "
+                         "them from the source or pass --videos without them")
     sparse = any(n_masks < n_frames for n_frames, n_masks in counts.values())
     manifest = read_manifest(dst)
     manifest.update(name=name, kind="real", source=str(src), sparse_annotations=sparse, videos=sorted(counts),

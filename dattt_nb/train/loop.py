@@ -117,22 +117,50 @@ def train(settings: Settings, variant: str | None = None, *, out_dir: str | Path
     (:func:`training_sets`). A run stops early
     after ``max_steps_this_call`` steps or when ``callback(step, parts)`` returns True, saving ``last.pt``;
     calling again resumes there.
+
+    ``out_dir`` has one writer (a lock file; another process training into it is an error naming its pid). A
+    ``last.pt`` there made with other settings is an error unless ``resume=False`` (``--force``), which deletes
+    the folder's old contents first.
     """
+    import contextlib
+    import os
+
+    from dattt_nb.guards import output_lock
+
     variant = variant or settings.modulation
     settings = dataclasses.replace(settings, modulation=get_variant(variant).modulation)
+    train_data = training_data(settings, roots) if data is None else None
+    out_dir = Path(out_dir) if out_dir is not None else checkpoint_dir(settings, variant, train_data)
+    main = int(os.environ.get("RANK", "0")) == 0
+    with output_lock(out_dir, "checkpoint folder") if main else contextlib.nullcontext():
+        return _train(settings, variant, out_dir, train_data, roots=roots, data=data, resume=resume,
+                      max_steps_this_call=max_steps_this_call, callback=callback, progress=progress)
+
+
+def _train(settings: Settings, variant: str, out_dir: Path, train_data, *, roots, data, resume, max_steps_this_call,
+           callback, progress) -> dict:
+    """:func:`train` once ``out_dir`` is locked."""
+    from dattt_nb.guards import OutputError, clear_folder, disk_errors, has_content
+
     rank, world, local_rank = distributed_env()
     device = pick_device(settings)
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
-    train_data = training_data(settings, roots) if data is None else None
-    out_dir = Path(out_dir) if out_dir is not None else checkpoint_dir(settings, variant, train_data)
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
+    if not resume and rank == 0 and has_content(out_dir):  # --force: the old run goes as a whole
+        with disk_errors(out_dir):
+            clear_folder(out_dir)
+    if resume and not last_path.is_file() and not best_path.is_file() and \
+            any(not p.name.startswith(".") for p in out_dir.iterdir()):
+        raise OutputError(f"checkpoint folder {out_dir} already holds files that are not a training run; pass "
+                          "--force to replace them, or --out-dir to train elsewhere")
     config = train_config(settings, variant, train_data)
     main = rank == 0
 
     seed_everything(settings.seed, deterministic=device.type == "cpu")
     model = build_model(settings, variant=variant).to(device)
+    check_batch_norm(model, settings, world)
     config.update(init_weights=model.init_weights, key=out_dir.name)  # where the initial weights came from
     optimizer, scheduler = make_optimizer(model, settings)
     autocast, scaler = _amp(device)
@@ -158,11 +186,14 @@ def train(settings: Settings, variant: str | None = None, *, out_dir: str | Path
             for key in ("step", "history", "val", "best_J", "elapsed", "finished", "metrics"):
                 state[key] = ckpt.get(key, state[key])
             rng_state = ckpt.get("rng")
-        else:
+        elif not same:
             _refuse_fewer_steps(ckpt, last_path, settings.train_steps)
-            if main:
-                print(f"[train] {last_path} was made with other settings {config_diff(ckpt['config'], config)}; "
-                      "starting from scratch")
+            raise OutputError(f"{last_path} holds a model trained with other settings "
+                              f"{config_diff(ckpt['config'], config)}; not replacing it: pass --force "
+                              "(resume=False) to retrain from scratch, or --out-dir to train elsewhere")
+        elif main:
+            print(f"[train] {last_path} is a course bundle's record of an unfinished run (no weights); "
+                  "starting from scratch")
     if state["finished"] and state["step"] >= settings.train_steps:
         return _info(settings, variant, state, best_path, last_path, trained_steps=0)
 
@@ -298,6 +329,19 @@ def train(settings: Settings, variant: str | None = None, *, out_dir: str | Path
     if world > 1:
         dist.barrier()
     return info
+
+
+def check_batch_norm(model, settings: Settings, world: int = 1) -> None:
+    """BatchNorm (the ResNet backbones) needs more than one value per channel: a batch of one frame at a size whose
+    coarsest feature map is 1x1 cannot train; say which settings to change instead of PyTorch's message."""
+    from dattt_nb.config import BACKBONE_STRIDE, SettingError
+
+    per_rank = max(1, settings.batch_size // world)
+    cells = (settings.image_size // BACKBONE_STRIDE) ** 2
+    if per_rank * cells < 2 and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        raise SettingError(f"setting 'batch_size': backbone {settings.backbone!r} uses BatchNorm, which needs at "
+                           f"least 2 values per channel; batch_size {settings.batch_size} at image_size "
+                           f"{settings.image_size} gives {per_rank * cells}: use batch_size >= 2 or image_size >= 64")
 
 
 def _remove_interrupted_saves(*paths: Path) -> None:
