@@ -222,7 +222,10 @@ def _delegate(name: str, argv: list[str]) -> int:
 def _add_segment(subparsers) -> None:
     p = subparsers.add_parser("segment", help="segment a video (frame folder or video file): PNG masks, overlay, J/F")
     p.add_argument("video", help="a folder of frames (jpg/png, natural order) or a video file (.mp4/.avi/.mov)")
-    p.add_argument("--out", required=True, help="output folder: masks/<video>/<frame>.png, overlay.gif/.mp4, segment.json")
+    p.add_argument("--out", required=True, help="output folder: masks/<video>/<frame>.png and <video>/ with "
+                                                "overlay.gif/.mp4 and segment.json (one place per video)")
+    p.add_argument("--force", action="store_true",
+                   help="replace this video's earlier output in --out made from other inputs or settings")
     p.add_argument("--checkpoint", help="stage-1 checkpoint .pt, never retrained (default: load or train the "
                                         "profile's model; the tiny/ci models know only synthetic clips)")
     p.add_argument("--ttt", choices=["none", "n", "mwi", "ltv"], default="ltv",
@@ -249,11 +252,13 @@ def _cmd_segment(args) -> int:
     from .config import parse_overrides, resolve
     from .segment import segment_video
 
-    settings = resolve(args.profile, parse_overrides(args.param), device=args.device)
+    given = parse_overrides(args.param)
+    settings = resolve(args.profile, given, device=args.device)
     res = segment_video(args.video, settings, checkpoint=args.checkpoint, ttt=args.ttt, epochs=args.epochs,
                         out_dir=args.out, gt_root=args.gt, progress=not args.quiet, max_frames=args.max_frames,
                         resize_long=args.resize_long, with_baseline=not args.no_baseline,
-                        allow_gaps=args.allow_gaps, allow_nonfinite=args.allow_nonfinite)
+                        allow_gaps=args.allow_gaps, allow_nonfinite=args.allow_nonfinite, force=args.force,
+                        given=given)
     print(f"{res.label} on {len(res)} frames ({res.timing['total']:.1f} s): masks in {res.files['masks']}, "
           f"overlay {res.files['overlay_mp4']}, record {res.files['json']}")
     if res.metrics is not None:

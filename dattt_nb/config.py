@@ -139,6 +139,10 @@ RANGES: dict[str, tuple[Any, str]] = {
                     "dis | farneback | raft_small | raft_large | gt | precomputed"),
     "depth_source": (lambda v: v in ("gt", "precomputed", "transformers"), "gt | precomputed | transformers"),
     "modulation": (lambda v: v in ("none", "head", "alpha", "beta", "alpha+beta"), "none | head | alpha | beta | alpha+beta"),
+    "ttt_strategy": (lambda v: v.lower() in ("none", "naive", "momentum", "loop", "n", "mwi", "ltv"),
+                     "none | naive | momentum | loop (or n | mwi | ltv)"),
+    "ttt_objective": (lambda v: v in ("depth", "tent", "bn", "rotation", "mae", "depth_anchored"),
+                      "depth | tent | bn | rotation | mae | depth_anchored"),
 }
 
 BACKBONE_STRIDE = 32  # every backbone's coarsest feature map is 1/32 of the input: image_size must be a multiple
@@ -318,4 +322,14 @@ def pick_device(settings: Settings | None = None):
     want = settings.device if settings is not None else "auto"
     if want == "auto":
         want = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(want)
+    device = torch.device(want)
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (device.index or 0) >= count:
+            have = f"{count} CUDA device(s)" if count else "no CUDA device"
+            raise SettingError(f"setting 'device': {want!r} was asked for but this machine has {have}; use "
+                               "-p device auto (or --device auto) to run on what is there, or cpu")
+    if device.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise SettingError("setting 'device': 'mps' was asked for but this machine has no Apple GPU (MPS); use "
+                           "-p device auto (or --device auto) to run on what is there, or cpu")
+    return device

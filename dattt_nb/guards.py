@@ -51,6 +51,7 @@ def output_lock(folder: str | os.PathLike, what: str = "output folder") -> Itera
     from filelock import FileLock, Timeout
 
     folder = Path(folder)
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
     with disk_errors(folder):
         folder.mkdir(parents=True, exist_ok=True)
     lock, pid_file = FileLock(str(folder / LOCK_NAME), timeout=0), folder / PID_NAME
@@ -69,6 +70,11 @@ def output_lock(folder: str | os.PathLike, what: str = "output folder") -> Itera
     finally:
         pid_file.unlink(missing_ok=True)
         lock.release()
+        if missing and not has_content(folder):  # a run that wrote nothing leaves no folder behind
+            with contextlib.suppress(OSError):
+                (folder / LOCK_NAME).unlink()
+                for p in missing:
+                    p.rmdir()
 
 
 def _is_guard_file(path: Path) -> bool:
@@ -147,13 +153,24 @@ def free_space(path: str | os.PathLike) -> str:
         return "unknown"
 
 
+def _no_space(path) -> bool:
+    up = Path(path).absolute()
+    while not up.exists() and up != up.parent:
+        up = up.parent
+    try:
+        return shutil.disk_usage(up).free == 0
+    except OSError:
+        return False
+
+
 def disk_error(err: BaseException, path: str | os.PathLike) -> OutputError | None:
     """The one-line error for a full disk or read-only target while writing ``path``, else None."""
     code = getattr(err, "errno", None)
     text = str(err)
     if code == errno.EROFS or (code is None and "Read-only file system" in text):
         return OutputError(f"cannot write {path}: the file system is read-only; choose a writable folder")
-    if code in DISK_ERRNOS or "No space left" in text or "unexpected pos" in text or "file write failed" in text:
+    full = code in DISK_ERRNOS or "No space left" in text or "unexpected pos" in text or "file write failed" in text
+    if full or (code is None and isinstance(err, OSError) and _no_space(path)):  # e.g. OpenCV's bare False
         return OutputError(f"cannot write {path}: no space left on its disk ({free_space(path)} free); free some "
                            "space or choose another folder")
     return None

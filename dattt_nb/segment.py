@@ -91,11 +91,14 @@ def compute_flow(frames: np.ndarray, method: str = "dis", long_side: int | None 
     layout's readers do for a dataset's Flow PNGs. Method ``gt`` (synthetic only) falls back to ``dis``. Flow
     that is not finite (NaN/inf) is an error naming the frame.
     """
-    from dattt_nb.data.flow import estimate_flow, flow_to_rgb
+    from dattt_nb.data.flow import MIN_FLOW_SIDE, estimate_flow, flow_to_rgb
 
-    if long_side and long_side < max(frames.shape[1:3]):
-        frames = np.stack([resize_long_side(f, long_side) for f in frames])
     method = "dis" if method == "gt" else method
+    short, long = min(frames.shape[1:3]), max(frames.shape[1:3])
+    if long_side and method in MIN_FLOW_SIDE and short * long_side < MIN_FLOW_SIDE[method] * long:
+        long_side = -(-MIN_FLOW_SIDE[method] * long // short)  # never downscale below the method's minimum side
+    if long_side and long_side < long:
+        frames = np.stack([resize_long_side(f, long_side) for f in frames])
     flow = estimate_flow(frames, method, device=device)
     bad = np.flatnonzero(~np.isfinite(flow).reshape(len(flow), -1).all(axis=1))
     if len(bad):
@@ -194,13 +197,20 @@ def _scalars(metrics: Mapping) -> dict:
 
 # --- outputs --------------------------------------------------------------------------------------
 
+def video_outputs(out_dir: str | Path, name: str) -> tuple[Path, Path]:
+    """(masks folder, record folder) of one video under ``out_dir``: ``masks/<video>/`` (what ``dattt-nb eval
+    --pred <out>/masks`` reads) and ``<video>/`` (overlays and ``segment.json``): one place per video."""
+    out = Path(out_dir)
+    return out / "masks" / name, out / name
+
+
 def write_outputs(result: SegmentResult, out_dir: str | Path, fps: float = DEFAULT_FPS, progress: bool = False,
                   gif_side: int = 480, compare_side: int = 360) -> dict[str, str]:
-    """masks/<video>/<frame>.png (the layout ``dattt-nb eval --pred <out>/masks`` reads), overlay.gif, overlay.mp4
-    (+ compare.gif with a baseline); segment.json is written by :func:`segment_video` once the timings are complete."""
-    out = Path(out_dir)
-    files = {"masks": str(write_mask_pngs(out / "masks" / result.name, result.masks, result.frame_names,
-                                          progress=progress))}
+    """masks/<video>/<frame>.png (the layout ``dattt-nb eval --pred <out>/masks`` reads) and, in <video>/,
+    overlay.gif, overlay.mp4 (+ compare.gif with a baseline); <video>/segment.json is written by
+    :func:`segment_video` once the timings are complete."""
+    masks_dir, out = video_outputs(out_dir, result.name)
+    files = {"masks": str(write_mask_pngs(masks_dir, result.masks, result.frame_names, progress=progress))}
     overlay = overlay_frames(result.frames, result.masks)
     if result.gt is not None:
         overlay = outline_masks(overlay, result.gt if result.gt.shape[1:] == result.masks.shape[1:]
@@ -247,7 +257,8 @@ def segment_video(source: str | Path, settings: Settings, checkpoint: str | Path
                   progress: bool = True, *, model=None, max_frames: int | None = None,
                   resize_long: int | None = None, flow_long_side: int | None = FLOW_LONG_SIDE,
                   with_baseline: bool = True, fps: float | None = None, allow_gaps: bool = False,
-                  allow_nonfinite: bool = False) -> SegmentResult:
+                  allow_nonfinite: bool = False, force: bool = False,
+                  given: Mapping | None = None) -> SegmentResult:
     """Segment the primary moving object of a video (ZSVOS) with the trained model and test-time training.
 
     ``source``: a folder of frames or a video file. ``checkpoint``: a stage-1 checkpoint (else ``model``, else
@@ -257,10 +268,11 @@ def segment_video(source: str | Path, settings: Settings, checkpoint: str | Path
     ``flow_long_side``: flow is estimated at this long side (None = the frames' size). Writes masks, overlays and
     segment.json to ``out_dir`` when given. ``allow_gaps`` accepts numbered frames with gaps (a warning);
     ``allow_nonfinite`` keeps a TTT result that skipped many steps as non-finite (else an error).
-    """
-    from dattt_nb.ttt.runner import check_nonfinite, run_ttt
-    from dattt_nb.ttt.strategies import STRATEGY_LABELS
 
+    ``out_dir`` has one writer at a time; a video's earlier output there made from other inputs or settings is an
+    error unless ``force``, which deletes that video's old masks, overlays and record first. ``given``: the
+    settings the user overrode (``-p``), each applied or refused (:func:`check_given`).
+    """
     progress = progress and not progress_disabled()
     strategy = strategy_for(ttt)
     ttt = {v: k for k, v in TTT_STRATEGIES.items()}[strategy]
@@ -271,16 +283,117 @@ def segment_video(source: str | Path, settings: Settings, checkpoint: str | Path
         check_checkpoint(checkpoint)
     if out_dir is not None:
         check_output(out_dir, folder=True, what="output folder")
+    check_given(given or {}, checkpoint)
+    device = pick_device(settings)  # a device this machine cannot serve fails before any work
     source = Path(source)
-    name = source.stem if source.is_file() else source.name
+    name = source.stem if source.is_file() else source.resolve().name  # `segment .` is named after the folder
+    if out_dir is None:
+        return _segment(source, name, settings, checkpoint, strategy, ttt, epochs, None, gt_root, progress, model,
+                        max_frames, resize_long, flow_long_side, with_baseline, fps, allow_gaps, allow_nonfinite,
+                        device, given or {}, None)
+    from dattt_nb.guards import check_separate, output_lock
+
+    if source.is_dir():
+        check_separate(source, out_dir, "video folder", "--out")
+    with output_lock(out_dir, "output folder"):
+        key = _claim_video_output(out_dir, name, source, settings, checkpoint, ttt, epochs, gt_root, max_frames,
+                                  resize_long, flow_long_side, with_baseline, force)
+        return _segment(source, name, settings, checkpoint, strategy, ttt, epochs, out_dir, gt_root, progress,
+                        model, max_frames, resize_long, flow_long_side, with_baseline, fps, allow_gaps,
+                        allow_nonfinite, device, given or {}, key)
+
+
+# settings that shape the weights: with --checkpoint they come from the checkpoint and cannot be changed by -p
+MODEL_SETTINGS = ("image_size", "backbone", "pretrained", "decoder_dim", "modulation", "drop_path_rate")
+# settings of stage-1 training only: with --checkpoint nothing is trained, so -p cannot apply them
+TRAINING_SETTINGS = ("dataset", "frames_per_video", "long_video_frames", "n_train_videos", "n_val_videos",
+                     "n_test_videos", "depth_source", "depth_model", "train_steps", "batch_size", "lr",
+                     "weight_decay", "lambda_depth", "val_every", "grad_clip", "num_workers")
+
+
+def check_given(given: Mapping, checkpoint) -> None:
+    """Refuse a ``-p`` that segment would ignore: ``ttt_strategy`` (``--ttt`` chooses) and, with a checkpoint,
+    the training settings (the checkpoint is never retrained); model settings are checked against the
+    checkpoint once it is loaded (:func:`check_model_settings`)."""
+    from dattt_nb.config import SettingError
+
+    if "ttt_strategy" in given:
+        raise SettingError("setting 'ttt_strategy' is not used by segment: choose the strategy with --ttt "
+                           "none | n | mwi | ltv")
+    if checkpoint is not None:
+        unused = [k for k in given if k in TRAINING_SETTINGS]
+        if unused:
+            raise SettingError(f"setting {unused[0]!r} shapes stage-1 training, but --checkpoint {checkpoint} is "
+                               "used as it is (never retrained); drop the -p, or drop --checkpoint to train")
+
+
+def check_model_settings(given: Mapping, model, checkpoint) -> None:
+    """A ``-p`` model setting (image_size, backbone, ...) must agree with the checkpoint's own."""
+    from dattt_nb.config import SettingError
+
+    config = getattr(model, "config", None) or {}
+    for key in MODEL_SETTINGS:
+        if key in given and key in config and config[key] != given[key]:
+            raise SettingError(f"setting {key!r} is {given[key]!r} but --checkpoint {checkpoint} was trained "
+                               f"with {config[key]!r}; a checkpoint's model settings cannot change: drop the -p, "
+                               "or drop --checkpoint to train a model with it")
+
+
+def _claim_video_output(out_dir, name, source, settings, checkpoint, ttt, epochs, gt_root, max_frames,
+                        resize_long, flow_long_side, with_baseline, force) -> str:
+    """This video's earlier output under ``out_dir``: the same job (same inputs and options) is rewritten,
+    another needs ``force``; either way the old files go first, so none survives stale. Returns the job's key."""
+    import json
+    import shutil
+
+    from dattt_nb.guards import OutputError, disk_errors, fingerprint
+
+    key = fingerprint([source] + ([checkpoint] if checkpoint else []), settings=settings.to_dict(), ttt=ttt,
+                      epochs=epochs, gt=str(gt_root), max_frames=max_frames, resize_long=resize_long,
+                      flow_long_side=flow_long_side, baseline=with_baseline)
+    masks_dir, video_dir = video_outputs(out_dir, name)
+    if not masks_dir.exists() and not video_dir.exists():
+        return key
+    try:
+        same = json.loads((video_dir / "segment.json").read_text()).get("inputs") == key
+    except (OSError, ValueError):
+        same = False
+    if not same and not force:
+        raise OutputError(f"--out {out_dir} already holds a segmentation of video {name!r} made from other "
+                          f"inputs or settings ({masks_dir}, {video_dir}); pass --force to replace it, or choose "
+                          "another --out")
+    with disk_errors(out_dir):
+        for folder in (masks_dir, video_dir):
+            if folder.is_dir():
+                shutil.rmtree(folder)
+    return key
+
+
+def _segment(source: Path, name: str, settings, checkpoint, strategy, ttt, epochs, out_dir, gt_root, progress,
+             model, max_frames, resize_long, flow_long_side, with_baseline, fps, allow_gaps, allow_nonfinite,
+             device, given, key) -> SegmentResult:
+    """:func:`segment_video` once the output is claimed."""
+    from dattt_nb.ttt.runner import check_nonfinite, run_ttt
+    from dattt_nb.ttt.strategies import STRATEGY_LABELS
+
     timing: dict[str, float] = {}
     t0 = time.perf_counter()
 
     frames, names = read_video(source, max_frames=max_frames, resize_long=resize_long, progress=progress,
                                allow_gaps=allow_gaps)
+    from dattt_nb.data.flow import check_flow_size
+
+    check_flow_size(*frames.shape[1:3], "dis" if settings.flow_method == "gt" else settings.flow_method)
     gt = annotated = None
     if gt_root is not None and str(gt_root) == "auto":
         gt_root = find_annotations(source)
+        if gt_root is None:
+            from dattt_nb.utils import warn
+
+            warn(f"--gt auto: no annotations found beside {source} (expected <root>/Annotations[/480p]/{name}/ "
+                 "next to <root>/JPEGImages[/480p]/); no J/F; pass --gt DIR to score")
+        else:
+            print(f"ground truth: {gt_root} (found by --gt auto)")
     if gt_root is not None and str(gt_root) != "":
         gt, annotated = read_annotations(gt_root, name, names)
         check_gt_size(gt, gt_root, frames.shape[1:3], resize_long)
@@ -289,6 +402,8 @@ def segment_video(source: str | Path, settings: Settings, checkpoint: str | Path
     t = time.perf_counter()
     if model is None:
         model, model_info = load_segmentation_model(settings, checkpoint, progress)
+        if checkpoint is not None:
+            check_model_settings(given, model, checkpoint)
         announce_model(model_info)
     else:
         model_info = dict(checkpoint=None, note="model passed in")
@@ -296,7 +411,6 @@ def segment_video(source: str | Path, settings: Settings, checkpoint: str | Path
     timing["model"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    device = pick_device(settings)
     flow_side = None if flow_long_side is None else max(flow_long_side, size)
     flow_rgb = compute_flow(frames, settings.flow_method, flow_side, device=device, frame_names=names)
     video = to_video(name, frames, flow_rgb, names, size, gt, annotated)
@@ -326,11 +440,20 @@ def segment_video(source: str | Path, settings: Settings, checkpoint: str | Path
         if baseline is not None:
             result.baseline_metrics = score(gt, annotated, baseline)
     fps = fps or video_fps(source)
-    if out_dir is not None:
-        t = time.perf_counter()
+    if out_dir is None:
+        timing["total"] = time.perf_counter() - t0
+        return result
+    t = time.perf_counter()
+    try:  # all of a video's files or none: a failed write (full disk) leaves no masks without a record
         write_outputs(result, out_dir, fps, progress=progress)
         timing["write"] = time.perf_counter() - t
-    timing["total"] = time.perf_counter() - t0
-    if out_dir is not None:
-        atomic_write_json(Path(out_dir) / "segment.json", summary(result, settings, model_info, fps))
+        timing["total"] = time.perf_counter() - t0
+        record = {**summary(result, settings, model_info, fps), "inputs": key}
+        atomic_write_json(Path(result.files["json"]), record)
+    except BaseException:
+        import shutil
+
+        for folder in video_outputs(out_dir, name):
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     return result

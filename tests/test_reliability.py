@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,8 +18,10 @@ from dattt_nb.data.layout import depth_to_uint16, write_mask
 
 
 def _one_line_error(capsys, *words):
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("dattt-nb: error:") and "\n" not in err, err
+    """The command's stderr ends with one error line holding ``words`` (one-line warnings may come before it)."""
+    lines = [line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith("dattt-nb: warning:")]
+    assert len(lines) == 1 and lines[0].startswith("dattt-nb: error:"), lines
+    err = lines[0]
     for w in words:
         assert w in err, (w, err)
     return err
@@ -169,3 +172,139 @@ def test_case02_train_refuses_a_folder_of_other_files(tmp_path, capsys):
 def test_case16_batchnorm_batch_of_one_names_the_setting(capsys):
     assert cli.main(["train", "--profile", "ci", "-p", "backbone", "resnet18", "-p", "batch_size", "1"]) == 2
     _one_line_error(capsys, "setting 'batch_size'", "BatchNorm", "batch_size >= 2")
+
+
+# --- segment: 3, 7, 10, 11 (--gt auto), 13, 14, 15, 18, 20 ----------------------------------------
+
+@pytest.fixture(scope="module")
+def seg(tmp_path_factory):
+    """An untrained ci checkpoint, its slim bundle record, and two 4-frame clips (one inside a DAVIS layout)."""
+    import shutil
+
+    import torch
+
+    from dattt_nb.config import resolve
+    from dattt_nb.data.demo import write_demo_clip
+    from dattt_nb.models import build_model
+    from dattt_nb.train.checkpoint import save_checkpoint, train_config
+
+    tmp = tmp_path_factory.mktemp("reliability_segment")
+    settings = resolve("ci", device="cpu")
+    ckpt = save_checkpoint(tmp / "run" / "best.pt", config=train_config(settings, "alpha+beta"),
+                           model=build_model(settings).state_dict(), step=0)
+    torch.save({"config": train_config(settings, "alpha+beta"), "step": 30, "finished": True, "slim": True},
+               tmp / "run" / "last.pt")
+    davis = write_demo_clip(tmp / "DAVIS", settings, n_frames=4, size=48)  # JPEGImages/<video> + Annotations/
+    clip, other = tmp / "clips" / "cat", tmp / "clips" / "dog"  # plain frame folders
+    shutil.copytree(davis, clip)
+    shutil.copytree(davis, other)
+    return dict(tmp=tmp, checkpoint=str(ckpt), slim=str(tmp / "run" / "last.pt"), clip=str(clip),
+                other=str(other), davis=str(davis))
+
+
+def _segment(seg, video, out, *extra):
+    return cli.main(["segment", str(video), "--out", str(out), "--checkpoint", seg["checkpoint"], "--profile", "ci",
+                     "--quiet", "--ttt", "none", "--no-baseline", *extra])
+
+
+def test_case03_segment_keeps_each_video_and_never_replaces_without_force(seg, tmp_path, capsys):
+    out = tmp_path / "O"
+    assert _segment(seg, seg["clip"], out) == 0
+    assert _segment(seg, seg["other"], out) == 0
+    for name in ("cat", "dog"):
+        assert (out / name / "segment.json").is_file() and (out / name / "overlay.gif").is_file()
+        assert len(list((out / "masks" / name).glob("*.png"))) == 4
+    record = (out / "cat" / "segment.json").read_bytes()
+    assert _segment(seg, seg["clip"], out, "-p", "seed", "3") == 2
+    _one_line_error(capsys, "already holds a segmentation of video 'cat'", "--force")
+    assert (out / "cat" / "segment.json").read_bytes() == record
+    assert _segment(seg, seg["clip"], out) == 0, "the same job may rewrite its own output"
+
+
+def test_case07_forced_rerun_leaves_no_stale_mask(seg, tmp_path):
+    from dattt_nb.metrics import evaluate_folder
+
+    out = tmp_path / "O"
+    name = Path(seg["davis"]).name
+    assert _segment(seg, seg["davis"], out) == 0
+    assert _segment(seg, seg["davis"], out, "--max-frames", "2") == 2, "another job needs --force"
+    assert _segment(seg, seg["davis"], out, "--max-frames", "2", "--force") == 0
+    assert sorted(p.stem for p in (out / "masks" / name).glob("*.png")) == ["00000", "00001"]
+    assert json.loads((out / name / "segment.json").read_text())["frames"] == 2
+    gt = tmp_path / "gt"
+    for stem in ("00000", "00001"):
+        write_mask(gt / "Annotations" / name / f"{stem}.png", np.ones((48, 48), bool))
+    assert int(evaluate_folder(gt, out / "masks").loc[name, "frames"]) == 2
+
+
+def test_case10_segment_dot_is_named_after_the_folder(seg, tmp_path, monkeypatch):
+    monkeypatch.chdir(seg["clip"])
+    assert _segment(seg, ".", tmp_path / "O") == 0
+    assert len(list((tmp_path / "O" / "masks" / "cat").glob("*.png"))) == 4
+    assert json.loads((tmp_path / "O" / "cat" / "segment.json").read_text())["video"] == "cat"
+
+
+def test_case11_gt_auto_says_whether_it_found_annotations(seg, tmp_path, capsys):
+    assert _segment(seg, seg["clip"], tmp_path / "a", "--gt", "auto") == 0
+    captured = capsys.readouterr()
+    assert "--gt auto: no annotations found beside" in captured.err and "no J/F" in captured.err
+    assert _segment(seg, seg["davis"], tmp_path / "b", "--gt", "auto") == 0
+    captured = capsys.readouterr()
+    assert "ground truth:" in captured.out and "Annotations" in captured.out and "J" in captured.out
+
+
+def test_case13_slim_record_as_checkpoint_says_where_the_weights_are(seg, tmp_path, capsys):
+    argv = ["segment", seg["clip"], "--out", str(tmp_path / "O"), "--checkpoint", seg["slim"], "--quiet"]
+    assert cli.main(argv) == 2
+    _one_line_error(capsys, "holds no weights", "best.pt")
+    assert cli.main(["ttt", "--profile", "ci", "--checkpoint", seg["slim"]]) == 2
+    _one_line_error(capsys, "holds no weights", "best.pt")
+
+
+def test_case14_flow_never_downscales_below_the_method_minimum(seg, tmp_path, capsys):
+    wide, tiny = tmp_path / "wide", tmp_path / "tiny"
+    _frames(wide, 3, size=(40, 1000))
+    _frames(tiny, 3, size=(10, 10))
+    assert _segment(seg, wide, tmp_path / "a") == 0, capsys.readouterr().err
+    assert json.loads((tmp_path / "a" / "wide" / "segment.json").read_text())["flow_size"][0] >= 16
+    assert _segment(seg, tiny, tmp_path / "b") == 2
+    _one_line_error(capsys, "10x10 px are too small for dis flow", ">= 16 px")
+
+
+def test_case15_device_the_machine_cannot_serve_names_the_setting(seg, tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    for extra in (["--device", "cuda"], ["-p", "device", "cuda:7"]):
+        assert _segment(seg, seg["clip"], tmp_path / "O", *extra) == 2
+        _one_line_error(capsys, "setting 'device'", "no CUDA device", "auto")
+    assert cli.main(["train", "--profile", "ci", "-p", "device", "cuda", "--out-dir", str(tmp_path / "t")]) == 2
+    _one_line_error(capsys, "setting 'device'")
+    assert not (tmp_path / "O").exists()
+
+
+def test_case18_segment_disk_full_names_the_path_and_leaves_nothing_half(seg, tmp_path, capsys, monkeypatch):
+    from dattt_nb import segment
+    from dattt_nb.utils import atomic_path
+
+    def full_disk(frames, path, *a, **k):
+        with atomic_path(path) as tmp:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(segment, "write_gif", full_disk)
+    assert _segment(seg, seg["clip"], tmp_path / "O") == 2
+    _one_line_error(capsys, "cannot write", "overlay.gif", "no space left", "free")
+    assert not (tmp_path / "O" / "masks" / "cat").exists() and not (tmp_path / "O" / "cat").exists()
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["-p", "ttt_strategy", "nosuch"], ["'ttt_strategy': expected none | naive"]),
+    (["-p", "ttt_strategy", "loop"], ["not used by segment", "--ttt"]),
+    (["-p", "image_size", "64"], ["'image_size' is 64", "trained with 32"]),
+    (["-p", "lr", "1e-3"], ["'lr' shapes stage-1 training", "never retrained"]),
+])
+def test_case20_segment_applies_or_refuses_every_setting(seg, tmp_path, capsys, extra, words):
+    assert _segment(seg, seg["clip"], tmp_path / "O", *extra) == 2
+    _one_line_error(capsys, *words)
+    assert not (tmp_path / "O").exists()

@@ -58,9 +58,9 @@ def test_synthetic_clip_end_to_end(env, tmp_path):
     written = read_png_masks(out / "masks" / res.name, names)
     assert written.shape == frames.shape[:3] and set(np.unique(written)) <= {0, 255}
     np.testing.assert_array_equal(written > 0, res.masks)
-    for f in ("overlay.gif", "overlay.mp4", "compare.gif", "segment.json"):
-        assert (out / f).is_file() and (out / f).stat().st_size > 0, f
-    report = json.loads((out / "segment.json").read_text())
+    for f in ("overlay.gif", "overlay.mp4", "compare.gif", "segment.json"):  # one folder per video
+        assert (out / res.name / f).is_file() and (out / res.name / f).stat().st_size > 0, f
+    report = json.loads((out / res.name / "segment.json").read_text())
     assert report["frames"] == len(names) and report["ttt"] == "ltv" and report["strategy"] == "loop"
     assert len(report["mask_area"]) == len(names) and all(0 <= a <= 1 for a in report["mask_area"])
     for key in ("metrics", "no_ttt_metrics"):
@@ -78,8 +78,8 @@ def test_no_ttt_and_a_video_file(env, tmp_path):
     assert res.name == "clip" and res.frame_names == [f"{i:05d}" for i in range(len(frames))]
     assert res.baseline_masks is None and res.metrics is None and res.epochs == 0
     assert len(list((tmp_path / "out" / "masks" / "clip").glob("*.png"))) == len(frames)
-    assert not (tmp_path / "out" / "compare.gif").exists()
-    report = json.loads((tmp_path / "out" / "segment.json").read_text())
+    assert not (tmp_path / "out" / "clip" / "compare.gif").exists()
+    report = json.loads((tmp_path / "out" / "clip" / "segment.json").read_text())
     assert report["metrics"] is None and report["fps"] == pytest.approx(8, abs=0.1)
 
 

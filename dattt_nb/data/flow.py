@@ -18,6 +18,19 @@ FLOW_METHODS = ("dis", "farneback", "raft_small", "raft_large", "gt")
 RAFT_WEIGHTS_ENV = "DATTT_RAFT_WEIGHTS"  # optional path to a local RAFT state dict
 
 
+# the smallest frame side the OpenCV methods handle (measured with opencv 5.1: DIS crashes or returns NaN below
+# 16 px, 8x8 raises; Farneback works at 8 px)
+MIN_FLOW_SIDE = {"dis": 16, "farneback": 8}
+
+
+def check_flow_size(h: int, w: int, method: str) -> None:
+    """Frames of ``h`` x ``w`` must be large enough for ``method`` (:data:`MIN_FLOW_SIDE`), else a clear error."""
+    if method in MIN_FLOW_SIDE and min(h, w) < MIN_FLOW_SIDE[method]:
+        raise ValueError(f"frames of {w}x{h} px are too small for {method} flow, which needs both sides >= "
+                         f"{MIN_FLOW_SIDE[method]} px; use larger frames (e.g. --resize-long) or another "
+                         "flow_method")
+
+
 def estimate_flow(frames: np.ndarray, method: str = "dis", device=None, weights="default",
                   allow_download: bool = False, batch_size: int = 4) -> np.ndarray:
     """Forward flow t→t+1 of (T, H, W, 3) uint8 frames → (T, H, W, 2) float32 pixels; last frame repeats t-1→t.
@@ -34,6 +47,7 @@ def estimate_flow(frames: np.ndarray, method: str = "dis", device=None, weights=
     t, h, w = frames.shape[:3]
     if t < 2:
         return np.zeros((t, h, w, 2), np.float32)
+    check_flow_size(h, w, method)
     if method in ("dis", "farneback"):
         pairs = _opencv_flow(frames, method)
     elif method in ("raft_small", "raft_large"):

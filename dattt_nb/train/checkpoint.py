@@ -208,6 +208,10 @@ def load_model(path: str | Path, device="cpu"):
     from dattt_nb.models import build_model
 
     ckpt = load_checkpoint(path)
+    if ckpt.get("slim") or "model" not in ckpt:  # a course bundle's record of a finished run: no weights
+        raise ValueError(f"checkpoint {path} holds no weights (a course bundle's record of a finished run: "
+                         f"settings and history only); the weights are in {Path(path).with_name('best.pt')}: "
+                         "pass that file")
     config = ckpt.get("config", {})
     settings = settings_from_config(config)
     model = build_model(settings, variant=config.get("variant", settings.modulation), pretrained=False)
