@@ -51,6 +51,8 @@ def _add_eval(subparsers) -> None:
     p.add_argument("--pred", required=True, help="folder with <video>/<frame>.png masks (nonzero = object)")
     p.add_argument("--out", help="write per-video and mean results to this JSON file")
     p.add_argument("--bound-th", type=float, default=0.008, help="boundary tolerance (fraction of the diagonal)")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="score only the ground-truth videos that have predictions (the others are listed)")
     p.set_defaults(func=_cmd_eval)
 
 
@@ -58,16 +60,25 @@ def _cmd_eval(args) -> int:
     from .metrics import evaluate_folder
     from .utils import atomic_write_json, check_output
 
+    import math
+
+    if not (math.isfinite(args.bound_th) and 0 < args.bound_th < 1):
+        raise InputError(f"--bound-th {args.bound_th}: expected a number in (0, 1), the boundary tolerance as a "
+                         "fraction of the image diagonal (DAVIS: 0.008)")
     if args.out:
         check_output(args.out, what="--out")
-    table = evaluate_folder(args.gt, args.pred, bound_th=args.bound_th)
+    table = evaluate_folder(args.gt, args.pred, bound_th=args.bound_th, allow_missing=args.allow_missing)
+    missing = table.attrs.get("missing", [])
     mean = {k: float(table[k].mean()) for k in ("J", "F", "JF")}
     shown = table[["frames", "J", "F", "JF", "J_recall", "J_decay", "F_recall", "F_decay"]]
     print(shown.to_string(float_format=lambda v: f"{v:.3f}"))
+    if missing:
+        print(f"skipped {len(missing)} ground-truth video(s) without predictions (--allow-missing): "
+              f"{', '.join(missing)}")
     print(f"mean over {len(table)} videos: J = {mean['J']:.3f}  F = {mean['F']:.3f}  J&F = {mean['JF']:.3f}")
     if args.out:
         atomic_write_json(args.out, {"gt": str(args.gt), "pred": str(args.pred), "bound_th": args.bound_th,
-                                     "mean": mean, "videos": table.to_dict(orient="index")})
+                                     "mean": mean, "videos": table.to_dict(orient="index"), "missing": missing})
         print(f"wrote {args.out}")
     return 0
 

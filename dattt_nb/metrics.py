@@ -471,12 +471,15 @@ def _load_pair(gt_dir: Path, pred_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(gts), np.stack(preds)
 
 
-def evaluate_folder(gt_root: str | Path, pred_root: str | Path, bound_th: float = DEFAULT_BOUND_TH):
+def evaluate_folder(gt_root: str | Path, pred_root: str | Path, bound_th: float = DEFAULT_BOUND_TH,
+                    allow_missing: bool = False):
     """J and F of every video in ``<pred>/<video>/<frame>.png`` against a DAVIS-layout ground truth.
 
     Frames are matched by name; every ground-truth frame needs a prediction (extra predicted frames, e.g. on
-    sparsely annotated FBMS, are ignored). Returns a pandas DataFrame indexed by video with the columns of
-    :func:`evaluate_video` (means, recall, decay) and the number of evaluated frames.
+    sparsely annotated FBMS, are ignored). Every ground-truth video needs predictions too, unless
+    ``allow_missing``: the videos skipped are then in ``table.attrs["missing"]``. Returns a pandas DataFrame
+    indexed by video with the columns of :func:`evaluate_video` (means, recall, decay) and the number of
+    evaluated frames.
     """
     import pandas as pd
     from tqdm.auto import tqdm
@@ -492,6 +495,11 @@ def evaluate_folder(gt_root: str | Path, pred_root: str | Path, bound_th: float 
     if unknown:
         raise ValueError(f"no ground truth in {ann} for predicted video(s) {unknown}; "
                          f"ground truth has {sorted(gt_videos)}")
+    missing = [v for v in gt_videos if v not in pred_videos]
+    if missing and not allow_missing:
+        raise ValueError(f"{pred_root} has no predictions for {len(missing)} of the {len(gt_videos)} ground-truth "
+                         f"video(s) in {ann}: {', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}; "
+                         "predict them, or pass --allow-missing to score only the others")
     rows = {}
     for name in tqdm(list(pred_videos), desc="evaluate", unit="video"):
         gt, pred = _load_pair(gt_videos[name], pred_videos[name])
@@ -500,4 +508,5 @@ def evaluate_folder(gt_root: str | Path, pred_root: str | Path, bound_th: float 
         rows[name]["frames"] = len(res["frames"])
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "video"
+    table.attrs["missing"] = missing
     return table

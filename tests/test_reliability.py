@@ -308,3 +308,58 @@ def test_case20_segment_applies_or_refuses_every_setting(seg, tmp_path, capsys, 
     assert _segment(seg, seg["clip"], tmp_path / "O", *extra) == 2
     _one_line_error(capsys, *words)
     assert not (tmp_path / "O").exists()
+
+
+# --- eval: 6, 9, 17 ---------------------------------------------------------------------------------
+
+def _mask_folder(folder, n=2, rgba_alpha_only=False):
+    mask = np.zeros((16, 16), bool)
+    mask[4:12, 4:12] = True
+    folder.mkdir(parents=True, exist_ok=True)
+    for t in range(n):
+        if rgba_alpha_only:  # RGB all zero, the object only in alpha
+            rgba = np.zeros((16, 16, 4), np.uint8)
+            rgba[..., 3] = mask * 255
+            Image.fromarray(rgba, "RGBA").save(folder / f"{t:05d}.png")
+        else:
+            write_mask(folder / f"{t:05d}.png", mask)
+
+
+def test_case06_eval_errors_on_missing_videos_unless_allowed_and_lists_them(tmp_path, capsys):
+    for v in ("a", "b", "c"):
+        _mask_folder(tmp_path / "gt" / "Annotations" / v)
+    _mask_folder(tmp_path / "pred" / "a")
+    argv = ["eval", "--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred")]
+    assert cli.main(argv) == 2
+    _one_line_error(capsys, "no predictions for 2 of the 3", "b, c", "--allow-missing")
+    assert cli.main(argv + ["--allow-missing", "--out", str(tmp_path / "r.json")]) == 0
+    out = capsys.readouterr().out
+    assert "skipped 2 ground-truth video(s) without predictions (--allow-missing): b, c" in out
+    assert "mean over 1 videos" in out
+    assert json.loads((tmp_path / "r.json").read_text())["missing"] == ["b", "c"]
+    _mask_folder(tmp_path / "pred" / "zebra")  # an extra prediction video is named
+    assert cli.main(argv + ["--allow-missing"]) == 2
+    _one_line_error(capsys, "['zebra']")
+
+
+def test_case09_rgba_mask_with_the_object_only_in_alpha(tmp_path):
+    from dattt_nb.data.layout import read_mask
+    from dattt_nb.metrics import evaluate_folder
+
+    _mask_folder(tmp_path / "gt" / "Annotations" / "v", rgba_alpha_only=True)
+    _mask_folder(tmp_path / "pred" / "v")
+    assert read_mask(tmp_path / "gt" / "Annotations" / "v" / "00000.png").sum() == 64
+    assert evaluate_folder(tmp_path / "gt", tmp_path / "pred").loc["v", "J"] == 1.0
+    opaque = np.zeros((16, 16, 4), np.uint8)
+    opaque[..., 3] = 255  # an opaque empty RGBA mask stays empty
+    Image.fromarray(opaque, "RGBA").save(tmp_path / "empty.png")
+    assert not read_mask(tmp_path / "empty.png").any()
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "0", "-1"])
+def test_case17_eval_bound_th_must_be_a_fraction(tmp_path, capsys, value):
+    _mask_folder(tmp_path / "gt" / "Annotations" / "v")
+    _mask_folder(tmp_path / "pred" / "v")
+    assert cli.main(["eval", "--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred"), "--bound-th",
+                     value]) == 2
+    _one_line_error(capsys, f"--bound-th {float(value)}", "(0, 1)")

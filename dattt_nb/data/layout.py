@@ -201,7 +201,10 @@ def read_mask(path: str | Path) -> np.ndarray:
         return arr[..., 0] != 0
     fg = (arr[..., :3] != 0).any(axis=-1)
     if mode == "RGBA":
-        fg &= arr[..., 3] != 0
+        alpha = arr[..., 3]
+        if not fg.any() and alpha.min() != alpha.max():  # the object drawn only in the alpha channel
+            return alpha != 0
+        fg &= alpha != 0
     return fg
 
 
