@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 
 from dattt_nb import __version__
 from dattt_nb.config import default_profile, project_root, runs_root
+from dattt_nb.guards import check_separate, disk_error, output_lock
 from dattt_nb.utils import atomic_path, atomic_write_json, git_commit
 
 FORMAT = 1
@@ -94,6 +95,8 @@ def export_bundle(path: str | os.PathLike, profile: str | None = None, root: str
         raise FileNotFoundError(f"nothing trained for profile {profile!r} in {run_dir / 'checkpoints'}; run the "
                                 f"notebooks first (dattt-nb run --profile {profile})")
     path = Path(path)
+    for part in PARTS:  # a bundle written into what it packs would pack itself next time
+        check_separate(run_dir / part, path, "bundled folder", "bundle file")
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".bundle-export-") as slim_dir:
         sources = {rel: run_dir / rel for rel in files}
         for k, rel in enumerate(files):
@@ -145,6 +148,9 @@ def fetch(source: str, folder: Path) -> tuple[Path, bool]:
             shutil.copyfileobj(response, out, _CHUNK)
     except OSError as err:  # URLError is an OSError
         Path(tmp).unlink(missing_ok=True)
+        full = disk_error(err, tmp)
+        if full is not None:
+            raise full from err
         raise FileNotFoundError(f"bundle {source} could not be read ({err})") from err
     return Path(tmp), True
 
@@ -157,6 +163,12 @@ def _safe_member(member: tarfile.TarInfo, source: str) -> str:
         raise ValueError(f"bundle {source}: unsafe member path {member.name!r}; nothing unpacked")
     if not (member.isfile() or member.isdir()):
         raise ValueError(f"bundle {source}: member {member.name!r} is not a regular file; nothing unpacked")
+    inside = name.parts[1:]
+    if member.isfile() and member.name != MANIFEST and not (
+            name.parts[0] == FILES and any(inside[:len(PurePosixPath(part).parts)] == PurePosixPath(part).parts
+                                           and len(inside) > len(PurePosixPath(part).parts) for part in PARTS)):
+        raise ValueError(f"bundle {source}: member {member.name!r} is outside the folders a bundle carries "
+                         f"({', '.join(f'{FILES}/{p}/' for p in PARTS)}); nothing unpacked")
     return member.name
 
 
@@ -220,9 +232,11 @@ def import_bundle(source: str, sha256: str | None = None, profile: str | None = 
         manifest = _extract(path, source, staging, profile, allow_version)
         files = verify_files(staging / FILES, manifest, source)
         run_dir = root / manifest["profile"]
-        placed, same = _place(staging / FILES, run_dir, files, source, overwrite)
-        atomic_write_json(run_dir / IMPORT_RECORD, {**manifest, "source": str(source), "sha256": digest,
-                                                   "imported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        with output_lock(run_dir, "run folder"):
+            placed, same = _place(staging / FILES, run_dir, files, source, overwrite, staging / "replaced")
+            atomic_write_json(run_dir / IMPORT_RECORD, {**manifest, "source": str(source), "sha256": digest,
+                                                       "imported": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                                 time.gmtime())})
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         if downloaded:
@@ -244,25 +258,64 @@ def _extract(path: Path, source: str, staging: Path, profile: str | None, allow_
             wanted = [m for m in members if m.isfile() and m.name.startswith(f"{FILES}/")]
             tar.extractall(staging, members=wanted, filter="data")
     except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
+        full = disk_error(err, staging) if isinstance(err, OSError) else None
+        if full is not None:  # the disk, not the bundle
+            raise full from err
         raise ValueError(f"bundle {source} is not a readable tar.gz ({type(err).__name__}: {err}); "
                          f"nothing unpacked") from err
     return manifest
 
 
-def _place(staged: Path, run_dir: Path, files: list[str], source: str, overwrite: bool) -> tuple[int, int]:
-    """Move verified files into ``run_dir`` (each with an atomic rename); (placed, already identical)."""
+def _meets_other_kind(run_dir: Path, rel: str) -> Path | None:
+    """The path under ``run_dir`` that keeps bundle file ``rel`` from being placed: a folder where the file goes,
+    or a file where one of its folders goes; None when it can be placed."""
+    target = run_dir / rel
+    if target.is_dir():
+        return target
+    for up in list(target.parents)[: len(PurePosixPath(rel).parts) - 1]:
+        if up.exists() and not up.is_dir():
+            return up
+    return None
+
+
+def _place(staged: Path, run_dir: Path, files: list[str], source: str, overwrite: bool,
+           backup: Path) -> tuple[int, int]:
+    """Move verified files into ``run_dir``, all or nothing; (placed, already identical).
+
+    Every obstacle (a differing file without ``overwrite``, a file meeting a folder of its name or the reverse)
+    is found before the first move; should a move still fail, the files placed so far are taken back and the
+    replaced ones restored (kept in ``backup`` meanwhile)."""
+    blocked = [(rel, hit) for rel in files if (hit := _meets_other_kind(run_dir, rel)) is not None]
+    if blocked:
+        rel, hit = blocked[0]
+        kind = "a folder" if hit.is_dir() else "a file"
+        raise FileExistsError(f"bundle {source}: its file {rel} meets {kind} {hit} ({len(blocked)} such clash(es)); "
+                              "move it away or import into an empty run folder; nothing unpacked")
     clashes = [rel for rel in files if (run_dir / rel).is_file()
                and sha256_file(run_dir / rel) != sha256_file(staged / rel)]
     if clashes and not overwrite:
         raise FileExistsError(f"bundle {source}: {len(clashes)} file(s) in {run_dir} differ from the bundle's (first: "
                               f"{clashes[0]}); pass --overwrite to replace them; nothing unpacked")
-    placed = same = 0
-    for rel in files:
-        target = run_dir / rel
-        if target.is_file() and rel not in clashes:
-            same += 1
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staged / rel, target)
-        placed += 1
-    return placed, same
+    moves = [rel for rel in files if not (run_dir / rel).is_file() or rel in clashes]
+    done: list[str] = []
+    try:
+        for rel in moves:
+            target = run_dir / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if rel in clashes:
+                (backup / rel).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(target, backup / rel)
+            os.replace(staged / rel, target)
+            done.append(rel)
+    except BaseException as err:
+        for rel in [*done, *([moves[len(done)]] if len(done) < len(moves) else [])]:
+            target = run_dir / rel
+            if rel in done:
+                target.unlink(missing_ok=True)
+            if (backup / rel).is_file():
+                os.replace(backup / rel, target)
+        full = disk_error(err, run_dir) if isinstance(err, OSError) else None
+        if full is not None:
+            raise full from err
+        raise
+    return len(moves), len(files) - len(moves)

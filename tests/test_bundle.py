@@ -49,7 +49,9 @@ def _rewrite(src, dst, change):
 
 
 def _files(root):
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) if root.exists() else []
+    """Files under ``root`` (the hidden one-writer lock of a run folder left out)."""
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()
+                  and not p.name.startswith(".dattt-writer")) if root.exists() else []
 
 
 def test_export_then_import_a_local_file(runs, tmp_path, monkeypatch, capsys):

@@ -363,3 +363,104 @@ def test_case17_eval_bound_th_must_be_a_fraction(tmp_path, capsys, value):
     assert cli.main(["eval", "--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred"), "--bound-th",
                      value]) == 2
     _one_line_error(capsys, f"--bound-th {float(value)}", "(0, 1)")
+
+
+# --- bundles: 11 (members), 12 (all or nothing), 18 (disk full) ------------------------------------
+
+@pytest.fixture
+def course(tmp_path, monkeypatch):
+    """A ci run folder with a checkpoint and a table, exported as a bundle; DATTT_RUNS then points at a fresh root."""
+    import torch
+
+    from dattt_nb import bundle
+
+    ci = tmp_path / "runs" / "ci"
+    (ci / "checkpoints" / "m").mkdir(parents=True)
+    torch.save({"model": {"w": torch.ones(2)}}, ci / "checkpoints" / "m" / "best.pt")
+    (ci / "results").mkdir()
+    (ci / "results" / "t.csv").write_text("a,b\n1,2\n")
+    monkeypatch.setenv("DATTT_RUNS", str(tmp_path / "runs"))
+    out = tmp_path / "b.tar.gz"
+    bundle.export_bundle(out, profile="ci")
+    fresh = tmp_path / "fresh"
+    monkeypatch.setenv("DATTT_RUNS", str(fresh))
+    return dict(bundle=out, fresh=fresh, ci=ci)
+
+
+def _with_member(src, dst, name, data=b"x"):
+    """Copy bundle ``src`` to ``dst`` with one more file (listed in its manifest, so only the path is wrong)."""
+    import hashlib
+    import io
+    import tarfile
+
+    with tarfile.open(src) as tin, tarfile.open(dst, "w:gz") as tout:
+        for m in tin.getmembers():
+            blob = tin.extractfile(m).read()
+            if m.name == "bundle.json":
+                manifest = json.loads(blob)
+                manifest["files"][name.split("/", 1)[1]] = {"sha256": hashlib.sha256(data).hexdigest(),
+                                                            "size": len(data)}
+                blob = json.dumps(manifest).encode()
+            m.size = len(blob)
+            tout.addfile(m, io.BytesIO(blob))
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        tout.addfile(info, io.BytesIO(data))
+
+
+def test_case11_bundle_members_only_under_the_documented_folders(course, tmp_path, capsys):
+    bad = tmp_path / "bad.tar.gz"
+    _with_member(course["bundle"], bad, "files/manifest.json")
+    assert cli.main(["bundle", "import", str(bad)]) == 2
+    _one_line_error(capsys, "'files/manifest.json' is outside the folders a bundle carries", "nothing unpacked")
+    assert not (course["fresh"] / "ci" / "manifest.json").exists()
+
+
+def test_case11_bundle_export_refuses_to_write_into_what_it_packs(course, capsys, monkeypatch):
+    monkeypatch.setenv("DATTT_RUNS", str(course["ci"].parent))
+    assert cli.main(["bundle", "export", str(course["ci"] / "results" / "b.tar.gz"), "--profile", "ci"]) == 2
+    _one_line_error(capsys, "is inside the bundled folder")
+
+
+def test_case12_bundle_file_meeting_a_folder_unpacks_nothing(course, capsys):
+    fresh = course["fresh"] / "ci"
+    (fresh / "results" / "t.csv").mkdir(parents=True)  # a folder where the bundle's file goes
+    assert cli.main(["bundle", "import", str(course["bundle"])]) == 2
+    _one_line_error(capsys, "results/t.csv meets a folder", "nothing unpacked")
+    assert not (fresh / "checkpoints").exists(), "no earlier file was placed"
+    (fresh / "results" / "t.csv").rmdir()
+    (fresh / "checkpoints").write_text("a file where a folder goes")
+    assert cli.main(["bundle", "import", str(course["bundle"])]) == 2
+    _one_line_error(capsys, "meets a file", "nothing unpacked")
+    assert not (fresh / "results" / "t.csv").exists()
+
+
+def test_case12_failed_move_takes_back_what_was_placed(course, capsys, monkeypatch):
+    from dattt_nb import bundle
+
+    real, calls = bundle.os.replace, []
+
+    def second_move_fails(a, b):
+        calls.append(b)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(a, b)
+
+    monkeypatch.setattr(bundle.os, "replace", second_move_fails)
+    assert cli.main(["bundle", "import", str(course["bundle"])]) == 2
+    _one_line_error(capsys, "no space left", "free")
+    monkeypatch.setattr(bundle.os, "replace", real)
+    left = [p for p in (course["fresh"] / "ci").rglob("*") if p.is_file() and not p.name.startswith(".")]
+    assert left == [], left
+
+
+def test_case18_bundle_import_on_a_full_disk_blames_the_disk_not_the_bundle(course, capsys, monkeypatch):
+    import tarfile
+
+    def full(self, *a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tarfile.TarFile, "extractall", full)
+    assert cli.main(["bundle", "import", str(course["bundle"])]) == 2
+    err = _one_line_error(capsys, "no space left on its disk", "free")
+    assert "not a readable" not in err
