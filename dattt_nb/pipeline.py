@@ -106,16 +106,26 @@ def _environment(**values: str) -> Iterator[None]:
                 os.environ[key] = old
 
 
-def _ipc_kernel_manager():
+def _ipc_kernel_manager(stderr_log: Path | None = None):
     """A kernel manager that talks to the kernel over local IPC sockets instead of TCP.
 
     ipykernel warns "Kernel is running over TCP without encryption" whenever it listens on TCP, and that warning
     ends up in the output of an executed notebook; IPC sockets (files in Jupyter's runtime folder, readable only by
     the user) are the transport the warning itself recommends for a kernel on the same machine.
+
+    ``stderr_log``: the kernel process's own stderr goes to this file (a cell's output still goes into the
+    notebook), so that a kernel left behind by Ctrl-C logs its ``ZMQError`` there, not on the user's terminal.
     """
     from jupyter_client.manager import AsyncKernelManager
 
     class IPCKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            if stderr_log is None:
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
+            Path(stderr_log).parent.mkdir(parents=True, exist_ok=True)
+            with open(stderr_log, "ab") as log:  # the kernel keeps its own copy of the descriptor
+                return await super()._async_launch_kernel(kernel_cmd, stderr=log, **kw)
+
         def __init__(self, **kwargs):
             if os.name != "nt":
                 import uuid
@@ -153,7 +163,8 @@ def _execute(nb: str, output: str, parameters: dict, cwd: str, timeout: int | No
     try:
         papermill.execute_notebook(
             nb, output, parameters=parameters, cwd=cwd, kernel_name="python3", progress_bar=False,
-            request_save_on_cell_execute=True, execution_timeout=timeout, kernel_manager_class=_ipc_kernel_manager(),
+            request_save_on_cell_execute=True, execution_timeout=timeout,
+            kernel_manager_class=_ipc_kernel_manager(Path(output).with_suffix(".kernel.log")),
         )
     except Exception as err:  # papermill errors, cell timeouts, dead kernels: all stop the series
         return _failure_message(Path(nb).stem, err, Path(output))
@@ -179,6 +190,9 @@ def run_pipeline(profile: str | None = None, only: list[str] | None = None, para
     if jobs < 1:
         raise PipelineError(f"jobs must be an integer >= 1, got {jobs}")
     settings = config.resolve(profile).to_dict()
+    from . import series
+
+    series.series_settings(profile, params)  # a bad SETTINGS / SEED / TRAIN_STEPS stops here, for any --jobs
     root = Path(runs_root) if runs_root is not None else config.runs_root()
     run_dir = root / profile
     notebooks_dir = Path(notebooks_dir) if notebooks_dir is not None else config.project_root() / "notebooks"

@@ -464,3 +464,91 @@ def test_case18_bundle_import_on_a_full_disk_blames_the_disk_not_the_bundle(cour
     assert cli.main(["bundle", "import", str(course["bundle"])]) == 2
     err = _one_line_error(capsys, "no space left on its disk", "free")
     assert "not a readable" not in err
+
+
+# --- run: 19 (Ctrl-C), 20 (bad SETTINGS up front for --jobs 1) -------------------------------------
+
+def test_case19_ctrl_c_during_run_ends_with_one_line(tmp_path):
+    """A real kernel busy in a cell, SIGINT to the command's process group (what a terminal's Ctrl-C does): one
+    line on stderr; the kernel's own ZMQError goes to its log beside the executed notebook."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("PROFILE = 'ci'", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("import time\ntime.sleep(60)")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    (tmp_path / "nbs").mkdir()
+    nbformat.write(nb, tmp_path / "nbs" / "00_sleep.ipynb")
+    code = ("import functools, sys; from dattt_nb import cli, pipeline; "
+            f"pipeline.run_pipeline = functools.partial(pipeline.run_pipeline, notebooks_dir={str(tmp_path / 'nbs')!r}); "
+            "sys.exit(cli.main(['run', '--profile', 'ci']))")
+    env = {**os.environ, "DATTT_RUNS": str(tmp_path / "runs"), "PYTHONPATH": os.getcwd()}
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    log = tmp_path / "runs" / "ci" / "notebooks" / "00_sleep.kernel.log"
+    deadline = time.time() + 60
+    while not (tmp_path / "runs" / "ci" / "notebooks" / "00_sleep.ipynb").is_file() and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(2)  # the cell is running
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.decode().strip().splitlines() == ["dattt-nb: interrupted"], err.decode()
+    assert log.is_file()
+
+
+def test_case20_bad_settings_are_caught_up_front_with_one_job(tmp_path, capsys, monkeypatch):
+    from dattt_nb import pipeline
+
+    monkeypatch.setattr(pipeline, "_execute", lambda *a, **k: pytest.fail("a notebook ran"))
+    monkeypatch.setenv("DATTT_RUNS", str(tmp_path / "runs"))
+    for jobs in ("1", "2"):
+        assert cli.main(["run", "--profile", "ci", "--only", "02", "-p", "SETTINGS", "{lr: 5}", "--jobs", jobs]) == 2
+        _one_line_error(capsys, "'lr': expected a number in (0, 1)")
+
+
+# --- 18: full disks and read-only targets name the path (and the free space) ----------------------
+
+def test_case18_train_disk_full_names_the_checkpoint(tmp_path, capsys, monkeypatch):
+    import torch
+
+    def full(*a, **k):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+
+    monkeypatch.setattr(torch, "save", full)
+    assert cli.main(["train", "--profile", "ci", "-p", "train_steps", "1", "-p", "val_every", "1", "--no-progress",
+                     "--out-dir", str(tmp_path / "O")]) == 2
+    _one_line_error(capsys, "cannot write", ".pt", "no space left on its disk", "GiB free")
+
+
+def test_case18_prepare_real_onto_a_read_only_folder(tmp_path, capsys, monkeypatch):
+    import os
+
+    src = _raw_davis(tmp_path / "DAVIS")
+
+    def read_only(path, *a, **k):
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    monkeypatch.setattr(os, "mkdir", read_only)
+    assert cli.main(["prepare-real", "davis16", str(src), str(tmp_path / "ro" / "data"), "--videos", "cat"]) == 2
+    _one_line_error(capsys, f"cannot write {tmp_path / 'ro' / 'data'}", "read-only")
+
+
+def test_case18_bundle_export_disk_full_names_the_bundle(course, capsys, monkeypatch, tmp_path):
+    import tarfile
+
+    monkeypatch.setenv("DATTT_RUNS", str(course["ci"].parent))
+
+    def full(self, *a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tarfile.TarFile, "add", full)
+    assert cli.main(["bundle", "export", str(tmp_path / "out.tar.gz"), "--profile", "ci"]) == 2
+    _one_line_error(capsys, f"cannot write {tmp_path / 'out.tar.gz'}", "no space left", "free")
+    assert not (tmp_path / "out.tar.gz").exists()
