@@ -104,9 +104,11 @@ def test_case08_changed_source_needs_force_which_leaves_no_stale_file(tmp_path, 
 
 # --- 11 (prepare-real part): inputs read as the user meant them ------------------------------------
 
-@pytest.mark.parametrize("case", ["zero_depth", "constant_depth", "mask_size", "empty_video"])
+@pytest.mark.parametrize("case", ["zero_depth", "constant_depth", "mask_size", "mask_count", "empty_video"])
 def test_case11_prepare_real_rejects_unusable_inputs(tmp_path, capsys, case):
     src = _raw_davis(tmp_path / "DAVIS", mask_size=(12, 16) if case == "mask_size" else None)
+    if case == "mask_count":
+        write_mask(src / "Annotations" / "480p" / "cat" / "00007.png", np.ones((24, 32), bool))
     argv = ["prepare-real", "davis16", str(src), str(tmp_path / "data"), "--flow", "farneback"]
     if case.endswith("depth"):
         _depth_maps(tmp_path / "depth" / "cat", 3, value=0.0 if case == "zero_depth" else 0.5)
@@ -115,6 +117,9 @@ def test_case11_prepare_real_rejects_unusable_inputs(tmp_path, capsys, case):
     elif case == "mask_size":
         argv += ["--videos", "cat"]
         words = ["00000.png is 16x12", "32x24"]
+    elif case == "mask_count":
+        argv += ["--videos", "cat"]
+        words = ["'cat' has 4 masks but 3 frames"]
     else:
         (src / "JPEGImages" / "480p" / "dog").mkdir()
         argv += ["--videos", "cat", "dog"]
@@ -279,6 +284,9 @@ def test_case15_device_the_machine_cannot_serve_names_the_setting(seg, tmp_path,
     for extra in (["--device", "cuda"], ["-p", "device", "cuda:7"]):
         assert _segment(seg, seg["clip"], tmp_path / "O", *extra) == 2
         _one_line_error(capsys, "setting 'device'", "no CUDA device", "auto")
+    if not torch.backends.mps.is_available():
+        assert _segment(seg, seg["clip"], tmp_path / "O", "-p", "device", "mps") == 2
+        _one_line_error(capsys, "setting 'device'", "no Apple GPU")
     assert cli.main(["train", "--profile", "ci", "-p", "device", "cuda", "--out-dir", str(tmp_path / "t")]) == 2
     _one_line_error(capsys, "setting 'device'")
     assert not (tmp_path / "O").exists()
@@ -552,3 +560,9 @@ def test_case18_bundle_export_disk_full_names_the_bundle(course, capsys, monkeyp
     assert cli.main(["bundle", "export", str(tmp_path / "out.tar.gz"), "--profile", "ci"]) == 2
     _one_line_error(capsys, f"cannot write {tmp_path / 'out.tar.gz'}", "no space left", "free")
     assert not (tmp_path / "out.tar.gz").exists()
+
+
+def test_ttt_results_never_go_into_the_test_root(tmp_path, capsys):
+    root = _raw_davis(tmp_path / "data")
+    assert cli.main(["ttt", "--profile", "ci", "--root", str(root), "--save-masks", str(root / "masks")]) == 2
+    _one_line_error(capsys, "--save-masks", "is inside the test root")

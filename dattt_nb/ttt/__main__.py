@@ -116,6 +116,12 @@ def run(args: argparse.Namespace) -> int:
         if args.split not in roots:
             raise ValueError(f"split {args.split!r} not found; available: {sorted(roots)}")
         targets = [(args.split, roots[args.split])]
+    from dattt_nb.guards import check_separate
+
+    for _, root in targets:  # results and masks never go into the dataset they score
+        for flag, value in (("--out-dir", args.out_dir), ("--save-masks", args.save_masks)):
+            if value:
+                check_separate(root, value, "test root", flag)
     model, path, config = load_model_for(settings, args, rank)
     if rank == 0:
         print(f"model: {path}, trained on {trained_on(config)}")
