@@ -118,9 +118,10 @@ def train(settings: Settings, variant: str | None = None, *, out_dir: str | Path
     after ``max_steps_this_call`` steps or when ``callback(step, parts)`` returns True, saving ``last.pt``;
     calling again resumes there.
 
-    ``out_dir`` has one writer (a lock file; another process training into it is an error naming its pid). A
-    ``last.pt`` there made with other settings is an error unless ``resume=False`` (``--force``), which deletes
-    the folder's old contents first.
+    ``out_dir`` has one writer (a lock file; another process training into it is an error naming its pid). In a
+    folder the caller names, a ``last.pt`` made with other settings (or files that are no training run) is an error
+    unless ``resume=False`` (``--force``), which deletes the folder's old contents first; the default folder, keyed
+    by the settings, is the library's own cache: a run of other settings there is replaced.
     """
     import contextlib
     import os
@@ -130,15 +131,16 @@ def train(settings: Settings, variant: str | None = None, *, out_dir: str | Path
     variant = variant or settings.modulation
     settings = dataclasses.replace(settings, modulation=get_variant(variant).modulation)
     train_data = training_data(settings, roots) if data is None else None
+    strict = out_dir is not None  # the user's folder: never replaced without force
     out_dir = Path(out_dir) if out_dir is not None else checkpoint_dir(settings, variant, train_data)
     main = int(os.environ.get("RANK", "0")) == 0
     with output_lock(out_dir, "checkpoint folder") if main else contextlib.nullcontext():
         return _train(settings, variant, out_dir, train_data, roots=roots, data=data, resume=resume,
-                      max_steps_this_call=max_steps_this_call, callback=callback, progress=progress)
+                      max_steps_this_call=max_steps_this_call, callback=callback, progress=progress, strict=strict)
 
 
 def _train(settings: Settings, variant: str, out_dir: Path, train_data, *, roots, data, resume, max_steps_this_call,
-           callback, progress) -> dict:
+           callback, progress, strict) -> dict:
     """:func:`train` once ``out_dir`` is locked."""
     from dattt_nb.guards import OutputError, clear_folder, disk_errors, has_content
 
@@ -151,7 +153,7 @@ def _train(settings: Settings, variant: str, out_dir: Path, train_data, *, roots
     if not resume and rank == 0 and has_content(out_dir):  # --force: the old run goes as a whole
         with disk_errors(out_dir):
             clear_folder(out_dir)
-    if resume and not last_path.is_file() and not best_path.is_file() and \
+    if strict and resume and not last_path.is_file() and not best_path.is_file() and \
             any(not p.name.startswith(".") for p in out_dir.iterdir()):
         raise OutputError(f"checkpoint folder {out_dir} already holds files that are not a training run; pass "
                           "--force to replace them, or --out-dir to train elsewhere")
@@ -188,9 +190,14 @@ def _train(settings: Settings, variant: str, out_dir: Path, train_data, *, roots
             rng_state = ckpt.get("rng")
         elif not same:
             _refuse_fewer_steps(ckpt, last_path, settings.train_steps)
-            raise OutputError(f"{last_path} holds a model trained with other settings "
-                              f"{config_diff(ckpt['config'], config)}; not replacing it: pass --force "
-                              "(resume=False) to retrain from scratch, or --out-dir to train elsewhere")
+            if not strict:  # the library's keyed cache (e.g. a run recorded by older code): train it again
+                if main:
+                    print(f"[train] {last_path} was made with other settings {config_diff(ckpt['config'], config)}; "
+                          "starting from scratch")
+            else:
+                raise OutputError(f"{last_path} holds a model trained with other settings "
+                                  f"{config_diff(ckpt['config'], config)}; not replacing it: pass --force "
+                                  "(resume=False) to retrain from scratch, or --out-dir to train elsewhere")
         elif main:
             print(f"[train] {last_path} is a course bundle's record of an unfinished run (no weights); "
                   "starting from scratch")
