@@ -142,25 +142,21 @@ def claim_output(folder: str | os.PathLike, same_job: bool, force: bool, what: s
                       "deleted), or choose another folder")
 
 
+def _free_bytes(path: str | os.PathLike) -> int | None:
+    """Free bytes on the disk holding ``path`` (its nearest existing folder); None when unknown."""
+    up = Path(path).absolute()
+    while not up.exists() and up != up.parent:
+        up = up.parent
+    try:
+        return shutil.disk_usage(up).free
+    except OSError:
+        return None
+
+
 def free_space(path: str | os.PathLike) -> str:
-    """Free space on the disk holding ``path`` (its nearest existing folder), e.g. ``1.2 GiB``."""
-    up = Path(path).absolute()
-    while not up.exists() and up != up.parent:
-        up = up.parent
-    try:
-        return f"{shutil.disk_usage(up).free / 2**30:.1f} GiB"
-    except OSError:
-        return "unknown"
-
-
-def _no_space(path) -> bool:
-    up = Path(path).absolute()
-    while not up.exists() and up != up.parent:
-        up = up.parent
-    try:
-        return shutil.disk_usage(up).free == 0
-    except OSError:
-        return False
+    """Free space on the disk holding ``path``, e.g. ``1.2 GiB``."""
+    free = _free_bytes(path)
+    return "unknown" if free is None else f"{free / 2**30:.1f} GiB"
 
 
 def disk_error(err: BaseException, path: str | os.PathLike) -> OutputError | None:
@@ -170,7 +166,7 @@ def disk_error(err: BaseException, path: str | os.PathLike) -> OutputError | Non
     if code == errno.EROFS or (code is None and "Read-only file system" in text):
         return OutputError(f"cannot write {path}: the file system is read-only; choose a writable folder")
     full = code in DISK_ERRNOS or "No space left" in text or "unexpected pos" in text or "file write failed" in text
-    if full or (code is None and isinstance(err, OSError) and _no_space(path)):  # e.g. OpenCV's bare False
+    if full or (code is None and isinstance(err, OSError) and _free_bytes(path) == 0):  # e.g. OpenCV's bare False
         return OutputError(f"cannot write {path}: no space left on its disk ({free_space(path)} free); free some "
                            "space or choose another folder")
     return None
