@@ -56,7 +56,8 @@ def output_lock(folder: str | os.PathLike, what: str = "output folder") -> Itera
         folder.mkdir(parents=True, exist_ok=True)
     lock, pid_file = FileLock(str(folder / LOCK_NAME), timeout=0), folder / PID_NAME
     try:
-        lock.acquire()
+        with disk_errors(folder):
+            lock.acquire()
     except Timeout:
         try:
             holder = pid_file.read_text().strip() or "unknown"

@@ -76,12 +76,15 @@ def test_case04_precomputed_inverted_depth_rerun_keeps_labels(tmp_path, capsys):
     dst = tmp_path / "data"
     argv = ["prepare-real", "davis16", str(src), str(dst), "--videos", "cat", "--flow", "farneback",
             "--depth", f"precomputed:{tmp_path / 'depth'}", "--invert"]
+    raw = {p.name: p.read_bytes() for p in (tmp_path / "depth" / "cat").iterdir()}
     assert cli.main(argv) == 0
     first = {p.name: p.read_bytes() for p in (dst / "Depth" / "cat").iterdir()}
     assert cli.main(argv) == 0, capsys.readouterr().err
     second = {p.name: p.read_bytes() for p in (dst / "Depth" / "cat").iterdir()}
     assert first == second, "an unchanged rerun changed the depth labels"
     assert not any(p.is_symlink() for p in (dst / "Depth" / "cat").iterdir()), "labels are normalised copies"
+    assert {p.name: p.read_bytes() for p in (tmp_path / "depth" / "cat").iterdir()} == raw, "the maps are untouched"
+    assert first != raw
 
 
 def test_case08_changed_source_needs_force_which_leaves_no_stale_file(tmp_path, capsys):
@@ -566,3 +569,23 @@ def test_ttt_results_never_go_into_the_test_root(tmp_path, capsys):
     root = _raw_davis(tmp_path / "data")
     assert cli.main(["ttt", "--profile", "ci", "--root", str(root), "--save-masks", str(root / "masks")]) == 2
     _one_line_error(capsys, "--save-masks", "is inside the test root")
+
+
+def test_case05_lock_held_by_another_process(tmp_path, capsys):
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "O"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from dattt_nb.guards import output_lock\n"
+                               f"with output_lock({str(out)!r}):\n    print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    try:
+        assert holder.stdout.readline().strip() == b"held"
+        assert cli.main(["train", "--profile", "ci", "--out-dir", str(out)]) == 2
+        _one_line_error(capsys, "being written by another dattt-nb process", f"pid {holder.pid}")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not (out / "last.pt").exists()
