@@ -38,11 +38,12 @@ class Settings:
     depth_model: str = "Intel/dpt-hybrid-midas"  # transformers depth-estimation model (depth_source="transformers")
 
     # --- model (dattt_nb.models), paper §4.1 ---
-    backbone: str = "mit_b0"  # mit_b0 | mit_b1 | swin_tiny | resnet18 | resnet50 (paper: mit_b1)
+    backbone: str = "mit_b0"  # mit_b0 | mit_b1 (SegFormer's MiT) | swin_tiny | pvt_v2_b0/b1 | resnet18/50 (paper: mit_b1)
     pretrained: bool = False  # ImageNet weights when available locally/in timm's cache
     decoder_dim: int = 64  # SegFormer all-MLP decoder width (paper: 256)
     modulation: str = "alpha+beta"  # none | head | alpha | beta | alpha+beta (Table 1)
     drop_path_rate: float = 0.1  # stochastic depth in the encoders (MiT default)
+    input_norm: str = "half"  # half: (x - 0.5) / 0.5, as the official release | imagenet: ImageNet mean/std
 
     # --- stage 1: training-time training (dattt_nb.train), eq. 2 ---
     train_steps: int = 600  # optimiser steps (paper: 10 epochs of YouTube-VOS)
@@ -139,6 +140,7 @@ RANGES: dict[str, tuple[Any, str]] = {
                     "dis | farneback | raft_small | raft_large | gt | precomputed"),
     "depth_source": (lambda v: v in ("gt", "precomputed", "transformers"), "gt | precomputed | transformers"),
     "modulation": (lambda v: v in ("none", "head", "alpha", "beta", "alpha+beta"), "none | head | alpha | beta | alpha+beta"),
+    "input_norm": (lambda v: v in ("half", "imagenet"), "half | imagenet"),
 }
 
 BACKBONE_STRIDE = 32  # every backbone's coarsest feature map is 1/32 of the input: image_size must be a multiple

@@ -128,14 +128,16 @@ def check_checkpoint(checkpoint: str | Path) -> Path:
     return path
 
 
-def load_segmentation_model(settings: Settings, checkpoint: str | Path | None = None, progress: bool = True):
-    """(model in eval mode, info): a checkpoint file (read with ``weights_only=True``) or ``load_or_train(settings)``."""
+def load_segmentation_model(settings: Settings, checkpoint: str | Path | None = None, progress: bool = True,
+                            image_size: int | None = None):
+    """(model in eval mode, info): a checkpoint file (read with ``weights_only=True``; ``image_size`` replaces its
+    recorded input side) or ``load_or_train(settings)``."""
     device = pick_device(settings)
     if checkpoint is not None:
         from dattt_nb.train.checkpoint import load_model
 
         path = check_checkpoint(checkpoint)
-        model, ckpt = load_model(path, device=device)
+        model, ckpt = load_model(path, device=device, image_size=image_size)
         config = ckpt.get("config", {})
         return model, dict(checkpoint=str(path), step=ckpt.get("step"), metrics=ckpt.get("metrics"),
                            variant=config.get("variant"), trained_on=trained_on(config),
@@ -247,7 +249,7 @@ def segment_video(source: str | Path, settings: Settings, checkpoint: str | Path
                   progress: bool = True, *, model=None, max_frames: int | None = None,
                   resize_long: int | None = None, flow_long_side: int | None = FLOW_LONG_SIDE,
                   with_baseline: bool = True, fps: float | None = None, allow_gaps: bool = False,
-                  allow_nonfinite: bool = False) -> SegmentResult:
+                  allow_nonfinite: bool = False, image_size: int | None = None) -> SegmentResult:
     """Segment the primary moving object of a video (ZSVOS) with the trained model and test-time training.
 
     ``source``: a folder of frames or a video file. ``checkpoint``: a stage-1 checkpoint (else ``model``, else
@@ -288,7 +290,7 @@ def segment_video(source: str | Path, settings: Settings, checkpoint: str | Path
 
     t = time.perf_counter()
     if model is None:
-        model, model_info = load_segmentation_model(settings, checkpoint, progress)
+        model, model_info = load_segmentation_model(settings, checkpoint, progress, image_size=image_size)
         announce_model(model_info)
     else:
         model_info = dict(checkpoint=None, note="model passed in")

@@ -78,6 +78,10 @@ def train_config(settings: Settings, variant: str, data: dict | None = None) -> 
 def trained_on(config: dict) -> str:
     """One line saying what a checkpoint's model was trained on (its ``train_data`` roots, or the synthetic clips)."""
     size, backbone = config.get("image_size"), config.get("backbone")
+    if config.get("official"):
+        o = config["official"]
+        return (f"the paper's data by the official release ({backbone} {config.get('variant')} model imported from "
+                f"{Path(str(o.get('file'))).name}, sha256 {str(o.get('sha256'))[:12]}…)")
     where = f"{config.get('variant')} model, {backbone}, {size} px, {config.get('train_steps')} steps, initial weights " \
             f"{config.get('init_weights', 'not recorded')}"
     data = config.get("train_data")
@@ -203,13 +207,17 @@ def load_weights(model: nn.Module, state_dict: dict, source: str = "checkpoint")
     model.load_state_dict(state_dict, strict=True)
 
 
-def load_model(path: str | Path, device="cpu"):
-    """(model, checkpoint): a :class:`~dattt_nb.models.DATTTNet` rebuilt from a checkpoint's config, in eval mode."""
+def load_model(path: str | Path, device="cpu", image_size: int | None = None):
+    """(model, checkpoint): a :class:`~dattt_nb.models.DATTTNet` rebuilt from a checkpoint's config, in eval mode.
+
+    ``image_size`` replaces the recorded input side (the weights do not depend on it; Swin's windows are rebuilt)."""
     from dattt_nb.models import build_model
 
     ckpt = load_checkpoint(path)
     config = ckpt.get("config", {})
     settings = settings_from_config(config)
+    if image_size is not None:
+        settings = dataclasses.replace(settings, image_size=int(image_size))
     model = build_model(settings, variant=config.get("variant", settings.modulation), pretrained=False)
     if (model.aux_head.task if model.aux_head is not None else None) != config.get("aux"):
         raise ValueError(f"checkpoint {path}: variant {config.get('variant')!r} does not match its recorded "
