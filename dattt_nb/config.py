@@ -44,6 +44,7 @@ class Settings:
     modulation: str = "alpha+beta"  # none | head | alpha | beta | alpha+beta (Table 1)
     drop_path_rate: float = 0.1  # stochastic depth in the encoders (MiT default)
     input_norm: str = "half"  # half: (x - 0.5) / 0.5, as the official release | imagenet: ImageNet mean/std
+    checkpoint: str = ""  # a trained model to use instead of training one (e.g. from `dattt-nb import-official`)
 
     # --- stage 1: training-time training (dattt_nb.train), eq. 2 ---
     train_steps: int = 600  # optimiser steps (paper: 10 epochs of YouTube-VOS)
@@ -96,7 +97,8 @@ PROFILES: dict[str, dict[str, Any]] = {
 PROFILE_DOCS = {
     "ci": "smallest setting that runs every code path (tests; ~seconds per notebook)",
     "tiny": "2-core CPU: synthetic benchmark at 64 px, 600 training steps; `make tutorial` in about half an hour",
-    "paper": "the paper's settings (512 px, MiT-b1, batch 8, lr 6e-5, TTT 10 epochs at 1e-5); GPU + real data",
+    "paper": "the paper's settings (512 px, MiT-b1 alpha+beta: 28,406,658 parameters, batch 8, lr 6e-5, TTT 10 epochs "
+             "at 1e-5); GPU + real data",
 }
 
 

@@ -133,6 +133,7 @@ def load_segmentation_model(settings: Settings, checkpoint: str | Path | None = 
     """(model in eval mode, info): a checkpoint file (read with ``weights_only=True``; ``image_size`` replaces its
     recorded input side) or ``load_or_train(settings)``."""
     device = pick_device(settings)
+    checkpoint = checkpoint or settings.checkpoint or None
     if checkpoint is not None:
         from dattt_nb.train.checkpoint import load_model
 

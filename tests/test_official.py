@@ -196,3 +196,21 @@ def test_cli_import_official_then_segment_a_real_video(tmp_path, capsys, davis_m
     record = json.loads(next((tmp_path / "seg").rglob("segment.json")).read_text())
     assert len(list((tmp_path / "seg").rglob("*.png"))) == 3 and "official release" in json.dumps(record)
     assert DATTTNet  # the imported model is a DATTTNet (load_model above)
+
+
+def test_checkpoint_setting_is_used_instead_of_training(tmp_path):
+    """SETTINGS {checkpoint: PATH} (notebooks, explorer, ttt): the imported model is loaded, nothing is trained."""
+    from dattt_nb.train import load_or_train
+    from dattt_nb.train.checkpoint import find_checkpoint
+
+    fixture = torch.load(FIXTURES / "official_tiny.pt", weights_only=True)
+    torch.save(fixture["state_dict"], tmp_path / "model.pth")
+    path = import_official(tmp_path / "model.pth", tmp_path / "imported", backbone="mit_b0",
+                           encoder_arch=_tiny_arch(fixture))
+    settings = resolve("ci", {"checkpoint": str(path)})
+    model, info = load_or_train(settings)
+    assert info["checkpoint"] == str(path) and not info["trained_now"] and "official release" in info["trained_on"]
+    assert model.config["image_size"] == settings.image_size and model.image_encoder.channels == [8, 16, 32, 64]
+    assert find_checkpoint(settings, "alpha+beta") == path
+    with pytest.raises(FileNotFoundError, match="setting 'checkpoint'"):
+        load_or_train(resolve("ci", {"checkpoint": str(tmp_path / "nope.pt")}))

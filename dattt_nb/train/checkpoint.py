@@ -21,6 +21,7 @@ LAMBDA_AUX = 1.0  # weight of the auxiliary loss in stage 1 (TTT-Rot / TTT-MAE; 
 # settings that do not change what stage 1 computes: they never invalidate a trained checkpoint
 IGNORED_KEYS = frozenset({
     "profile", "device", "num_workers", "extra", "n_test_videos", "long_video_frames", "init_weights", "key",
+    "checkpoint", "official",
     "ttt_strategy", "ttt_objective", "ttt_epochs", "ttt_lr", "ttt_pairs", "ttt_scale", "ttt_frame_gap",
 })
 
@@ -97,6 +98,8 @@ def find_checkpoint(settings: Settings, variant: str, data: dict | None = None) 
     closest existing run differs and the command that trains the matching one (never trains itself)."""
     from dattt_nb.models import get_variant
 
+    if given := given_checkpoint(settings, variant):
+        return given
     settings = dataclasses.replace(settings, modulation=get_variant(variant).modulation)  # as train() does
     want = train_config(settings, variant, data)
     out = checkpoint_dir(settings, variant, data)
@@ -121,6 +124,19 @@ def find_checkpoint(settings: Settings, variant: str, data: dict | None = None) 
     raise FileNotFoundError(f"no finished {variant} checkpoint for these settings in {out}{seen}. Train it with: "
                             f"dattt-nb train --profile {settings.profile} --variant {variant}"
                             f"{' ' + flags if flags else ''}{roots} (or pass --checkpoint PATH)")
+
+
+def given_checkpoint(settings: Settings, variant: str) -> Path | None:
+    """The ``checkpoint`` setting when it holds this ``variant`` (e.g. an official model imported with
+    ``dattt-nb import-official``), else None; a setting naming a missing file is an error."""
+    if not settings.checkpoint:
+        return None
+    path = Path(settings.checkpoint)
+    if not path.is_file():
+        raise FileNotFoundError(f"setting 'checkpoint': {path} does not exist (expected a best.pt written by dattt-nb "
+                                f"train or import-official)")
+    config = load_checkpoint(path).get("config", {})
+    return path if config.get("variant", config.get("modulation")) == variant else None
 
 
 def _flag(value) -> str:
