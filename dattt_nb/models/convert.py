@@ -12,23 +12,15 @@ Two conversions, both strict (every tensor used, shapes checked, anything left o
 """
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 
 import torch
 
+from dattt_nb.utils import sha256_file
+
 # ---------------------------------------------------------------------------------------------------------------
 # reading a weights file
-
-def sha256_of(path: str | Path) -> str:
-    """Hex SHA-256 of a file (recorded as the provenance of imported weights)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """The tensors of a weights file: ``.safetensors``, or a torch file read with ``weights_only=True`` whose state
@@ -159,7 +151,7 @@ def load_backbone_weights(body: torch.nn.Module, family: str, path: str | Path) 
     # Swin's relative_position_index is a buffer timm rebuilds; take the model's own where the file has none
     sd.update({k: own[k] for k in own if k.endswith("relative_position_index") and k not in sd})
     load_strict(body, sd, f"weights file {path}")
-    return sha256_of(path)
+    return sha256_file(path)
 
 
 # ---------------------------------------------------------------------------------------------------------------

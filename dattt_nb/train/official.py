@@ -13,7 +13,8 @@ from pathlib import Path
 from dattt_nb.config import resolve
 from dattt_nb.models import build_model
 from dattt_nb.models.backbones import family
-from dattt_nb.models.convert import official_to_dattt, read_state_dict, sha256_of
+from dattt_nb.models.convert import official_to_dattt, read_state_dict
+from dattt_nb.utils import sha256_file
 
 from .checkpoint import load_weights, save_checkpoint, train_config
 
@@ -55,7 +56,7 @@ def import_official(path: str | Path, out_dir: str | Path, backbone: str = "mit_
     if out.exists() and not force:
         raise FileExistsError(f"{out} already exists; pass --force to replace it")
     sd = read_state_dict(path)
-    provenance = {"file": str(path.resolve()), "sha256": sha256_of(path), "source": SOURCE}
+    provenance = {"file": str(path.resolve()), "sha256": sha256_file(path), "source": SOURCE}
     settings = official_settings(backbone, modulation, decoder_width(sd), image_size, encoder_arch, provenance)
     state = official_to_dattt(sd, family(backbone), modulation)
     model = build_model(settings)
