@@ -123,7 +123,7 @@ def _cmd_prepare(args) -> int:
 
 # --- prepare-real ------------------------------------------------------------------------------------------------
 
-REAL_DATASETS = ("davis16", "davis16-train", "youtube-vos", "fbms", "long-videos", "mcl", "segtrackv2")
+REAL_DATASETS = ("davis16", "davis16-train", "youtube-vos", "fbms", "long-videos", "mcl", "segtrackv2", "flat-release")
 
 
 def _add_prepare_real(subparsers) -> None:
@@ -132,8 +132,11 @@ def _add_prepare_real(subparsers) -> None:
     p.add_argument("dataset", choices=REAL_DATASETS, help="which dataset SRC holds")
     p.add_argument("src", help="the extracted download (e.g. the DAVIS root with JPEGImages/480p)")
     p.add_argument("dst", help="output root in the layout (the paper profile looks in data/<dataset>)")
-    p.add_argument("--flow", choices=["dis", "farneback", "raft_small", "raft_large"], default=None,
-                   help="optical flow (default: the profile's flow_method)")
+    p.add_argument("--flow", choices=["dis", "farneback", "raft_small", "raft_large", "precomputed"], default=None,
+                   help="optical flow (default: the profile's flow_method; flat-release: precomputed, the "
+                        "release's own RAFT flow)")
+    p.add_argument("--split", choices=["train", "val"], default=None,
+                   help="flat-release only: which split of the official processed data (frame/<split>/ ...)")
     p.add_argument("--depth", default="none", metavar="ROUTE",
                    help="depth pseudo-labels: precomputed:DIR (DIR/<video>/<frame>.png, 16-bit), "
                         "transformers[:MODEL] (a Hugging Face depth model), or none (default)")
@@ -152,6 +155,7 @@ def _add_prepare_real(subparsers) -> None:
 
 def _cmd_prepare_real(args) -> int:
     import time
+    from pathlib import Path
 
     from .config import parse_overrides, resolve
     from .data.layout import list_videos
@@ -159,18 +163,49 @@ def _cmd_prepare_real(args) -> int:
 
     settings = resolve(args.profile, parse_overrides(args.param))
     source, arg = parse_depth_route(args.depth)
-    flow = args.flow or settings.flow_method
+    flat = args.dataset == "flat-release"
+    if args.split and not flat:
+        raise InputError(f"--split is for flat-release only (the {args.dataset} converter knows its own splits)")
+    flow = args.flow or ("precomputed" if flat and (Path(args.src) / "flow").is_dir() else settings.flow_method)
+    extra = {"split": args.split} if flat and args.split else {}
     start = time.perf_counter()
     try:
         dst = prepare_real(args.dataset, args.src, args.dst, flow_method=flow, depth_source=source,
                            depth_model=(arg or settings.depth_model) if source == "transformers" else None,
                            depth_dir=arg if source == "precomputed" else None, invert=args.invert,
                            link=not args.copy, allow_download=args.allow_download, force=args.force,
-                           **({"videos": args.videos} if args.videos else {}))
+                           **({"videos": args.videos} if args.videos else {}), **extra)
     except ImportError as err:  # an optional package that is not installed: say how to get it
         raise InputError(str(err)) from err
     print(f"{args.dataset}: {len(list_videos(dst))} videos in {dst} (flow {flow}, depth {source or 'none'}; "
           f"{time.perf_counter() - start:.1f} s)")
+    return 0
+
+
+# --- import-official ---------------------------------------------------------------------------------------------
+
+def _add_import_official(subparsers) -> None:
+    p = subparsers.add_parser("import-official", help="turn an official DATTT checkpoint (model.pth) into a dattt-nb "
+                                                      "checkpoint (OUT/best.pt) for ttt/segment/notebooks")
+    p.add_argument("model_pth", help="the official release's model.pth (Baseline state dict) or an epoch file")
+    p.add_argument("--backbone", choices=["mit_b1", "swin_tiny"], required=True, help="the checkpoint's encoder")
+    p.add_argument("--modulation", choices=["alpha+beta", "alpha", "beta", "basic", "none"], default="alpha+beta",
+                   help="the checkpoint's depth_arch (default alpha+beta, the published models; basic = depth head only)")
+    p.add_argument("--image-size", type=int, default=512, help="network input side recorded with it (default 512, "
+                                                                "the paper's; -p image_size N overrides it later)")
+    p.add_argument("--out", required=True, help="output folder: OUT/best.pt")
+    p.add_argument("--force", action="store_true", help="replace an existing OUT/best.pt")
+    p.set_defaults(func=_cmd_import_official)
+
+
+def _cmd_import_official(args) -> int:
+    from .train.official import describe_import, import_official
+
+    path = import_official(args.model_pth, args.out, backbone=args.backbone, modulation=args.modulation,
+                           image_size=args.image_size, force=args.force)
+    print(describe_import(path))
+    print(f"use it with: dattt-nb segment VIDEO --checkpoint {path} --out OUT   or   "
+          f"dattt-nb ttt --checkpoint {path} ...")
     return 0
 
 
@@ -321,8 +356,8 @@ def _cmd_bundle_import(args) -> int:
 
 # --- entry point -------------------------------------------------------------------------------------------------
 
-COMMANDS: list[Callable] = [_add_run, _add_prepare, _add_prepare_real, _add_download, _add_delegates, _add_segment,
-                            _add_eval, _add_bundle]
+COMMANDS: list[Callable] = [_add_run, _add_prepare, _add_prepare_real, _add_import_official, _add_download,
+                            _add_delegates, _add_segment, _add_eval, _add_bundle]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -38,11 +38,13 @@ class Settings:
     depth_model: str = "Intel/dpt-hybrid-midas"  # transformers depth-estimation model (depth_source="transformers")
 
     # --- model (dattt_nb.models), paper §4.1 ---
-    backbone: str = "mit_b0"  # mit_b0 | mit_b1 | swin_tiny | resnet18 | resnet50 (paper: mit_b1)
+    backbone: str = "mit_b0"  # mit_b0 | mit_b1 (SegFormer's MiT) | swin_tiny | pvt_v2_b0/b1 | resnet18/50 (paper: mit_b1)
     pretrained: bool = False  # ImageNet weights when available locally/in timm's cache
     decoder_dim: int = 64  # SegFormer all-MLP decoder width (paper: 256)
     modulation: str = "alpha+beta"  # none | head | alpha | beta | alpha+beta (Table 1)
     drop_path_rate: float = 0.1  # stochastic depth in the encoders (MiT default)
+    input_norm: str = "half"  # half: (x - 0.5) / 0.5, as the official release | imagenet: ImageNet mean/std
+    checkpoint: str = ""  # a trained model to use instead of training one (e.g. from `dattt-nb import-official`)
 
     # --- stage 1: training-time training (dattt_nb.train), eq. 2 ---
     train_steps: int = 600  # optimiser steps (paper: 10 epochs of YouTube-VOS)
@@ -95,7 +97,8 @@ PROFILES: dict[str, dict[str, Any]] = {
 PROFILE_DOCS = {
     "ci": "smallest setting that runs every code path (tests; ~seconds per notebook)",
     "tiny": "2-core CPU: synthetic benchmark at 64 px, 600 training steps; `make tutorial` in about half an hour",
-    "paper": "the paper's settings (512 px, MiT-b1, batch 8, lr 6e-5, TTT 10 epochs at 1e-5); GPU + real data",
+    "paper": "the paper's settings (512 px, MiT-b1 alpha+beta: 28,406,658 parameters, batch 8, lr 6e-5, TTT 10 epochs "
+             "at 1e-5); GPU + real data",
 }
 
 
@@ -143,6 +146,7 @@ RANGES: dict[str, tuple[Any, str]] = {
                      "none | naive | momentum | loop (or n | mwi | ltv)"),
     "ttt_objective": (lambda v: v in ("depth", "tent", "bn", "rotation", "mae", "depth_anchored"),
                       "depth | tent | bn | rotation | mae | depth_anchored"),
+    "input_norm": (lambda v: v in ("half", "imagenet"), "half | imagenet"),
 }
 
 BACKBONE_STRIDE = 32  # every backbone's coarsest feature map is 1/32 of the input: image_size must be a multiple

@@ -131,14 +131,17 @@ def check_checkpoint(checkpoint: str | Path) -> Path:
     return path
 
 
-def load_segmentation_model(settings: Settings, checkpoint: str | Path | None = None, progress: bool = True):
-    """(model in eval mode, info): a checkpoint file (read with ``weights_only=True``) or ``load_or_train(settings)``."""
+def load_segmentation_model(settings: Settings, checkpoint: str | Path | None = None, progress: bool = True,
+                            image_size: int | None = None):
+    """(model in eval mode, info): a checkpoint file (read with ``weights_only=True``; ``image_size`` replaces its
+    recorded input side) or ``load_or_train(settings)``."""
     device = pick_device(settings)
+    checkpoint = checkpoint or settings.checkpoint or None
     if checkpoint is not None:
         from dattt_nb.train.checkpoint import load_model
 
         path = check_checkpoint(checkpoint)
-        model, ckpt = load_model(path, device=device)
+        model, ckpt = load_model(path, device=device, image_size=image_size)
         config = ckpt.get("config", {})
         return model, dict(checkpoint=str(path), step=ckpt.get("step"), metrics=ckpt.get("metrics"),
                            variant=config.get("variant"), trained_on=trained_on(config),
@@ -304,7 +307,8 @@ def segment_video(source: str | Path, settings: Settings, checkpoint: str | Path
 
 
 # settings that shape the weights: with --checkpoint they come from the checkpoint and cannot be changed by -p
-MODEL_SETTINGS = ("image_size", "backbone", "pretrained", "decoder_dim", "modulation", "drop_path_rate")
+# (image_size can: the model is rebuilt at the size asked for, the weights do not depend on it)
+MODEL_SETTINGS = ("backbone", "pretrained", "decoder_dim", "modulation", "drop_path_rate", "input_norm")
 # settings of stage-1 training only: with --checkpoint nothing is trained, so -p cannot apply them
 TRAINING_SETTINGS = ("dataset", "frames_per_video", "long_video_frames", "n_train_videos", "n_val_videos",
                      "n_test_videos", "depth_source", "depth_model", "train_steps", "batch_size", "lr",
@@ -401,7 +405,7 @@ def _segment(source: Path, name: str, settings, checkpoint, strategy, ttt, epoch
 
     t = time.perf_counter()
     if model is None:
-        model, model_info = load_segmentation_model(settings, checkpoint, progress)
+        model, model_info = load_segmentation_model(settings, checkpoint, progress, image_size=given.get("image_size"))
         if checkpoint is not None:
             check_model_settings(given, model, checkpoint)
         announce_model(model_info)

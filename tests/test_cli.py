@@ -162,7 +162,7 @@ def test_prepare_real_with_precomputed_depth(raw_davis, tmp_path, capsys):
                      "--depth", f"precomputed:{tmp_path / 'depth'}"]) == 2
     assert "lacks 1 of 3 maps, e.g. 00001.png" in capsys.readouterr().err
     assert cli.main(["prepare-real", "davis16", str(raw_davis), str(tmp_path / "d3"), "--depth", "monodepth"]) == 2
-    assert "expected precomputed:DIR" in capsys.readouterr().err
+    assert "expected precomputed[:DIR]" in capsys.readouterr().err
 
 
 def test_prepare_real_missing_weights_or_package_say_how(raw_davis, tmp_path, monkeypatch, capsys):
@@ -333,3 +333,33 @@ def test_train_and_ttt_input_errors_are_one_line(argv, words, tmp_path, capsys, 
     monkeypatch.setenv("DATTT_RAFT_WEIGHTS", str(tmp_path / "no_raft.pth"))
     assert cli.main(argv) == 2
     _one_line_error(capsys, *words)
+
+
+def test_prepare_real_flat_release_split(tmp_path, capsys):
+    """The official processed data (frame/ flow/ mask/ depth/ <split>/ <video>_<frame>) through the command line,
+    its own RAFT flow and MonoDepth2 maps kept (flow precomputed by default, --depth precomputed)."""
+    import numpy as np
+    from PIL import Image
+
+    from dattt_nb import cli
+    from dattt_nb.data.layout import load_video
+
+    src = tmp_path / "release"
+    rng = np.random.default_rng(0)
+    for kind, mode in (("frame", "RGB"), ("flow", "RGB"), ("mask", "L"), ("depth", "L")):
+        for split in ("train", "val"):
+            (src / kind / split).mkdir(parents=True)
+            for t in range(3):
+                shape = (24, 32, 3) if mode == "RGB" else (24, 32)
+                arr = rng.integers(1, 255, shape, dtype=np.uint8)
+                if kind == "mask":
+                    arr = (arr > 128).astype(np.uint8) * 255
+                ext = "jpg" if kind == "frame" else "png"
+                Image.fromarray(arr, mode).save(src / kind / split / f"bmx-trees_{t:05d}.{ext}")
+    assert cli.main(["prepare-real", "flat-release", str(src), str(tmp_path / "val"), "--split", "val",
+                     "--depth", "precomputed"]) == 0
+    assert "flat-release: 1 videos" in capsys.readouterr().out
+    video = load_video(tmp_path / "val", "bmx-trees")
+    assert len(video) == 3 and video.flow is not None and video.depth is not None
+    assert cli.main(["prepare-real", "davis16", str(src), str(tmp_path / "x"), "--split", "val"]) == 2
+    assert "--split is for flat-release only" in capsys.readouterr().err

@@ -82,6 +82,27 @@ def test_modulation_starts_as_identity_and_variants():
         DepthModulation(8, variant="gamma")
 
 
+def test_alpha_and_beta_variants_have_no_shared_layer():
+    """As the official release: α (β) alone is one 1x1 convolution on [D_d^i, D_m^i]; α+β adds the shared layer."""
+    torch.manual_seed(0)
+    d, m = torch.randn(1, 4, 3, 3), torch.randn(1, 4, 3, 3)
+    for variant in ("alpha", "beta"):
+        layer = ScaleModulation(4, variant == "alpha", variant == "beta")
+        assert layer.shared is None and getattr(layer, variant).in_channels == 8
+        for p in layer.parameters():
+            torch.nn.init.normal_(p)
+        term = getattr(layer, variant)(torch.cat([d, m], 1))
+        assert torch.allclose(layer(d, m), term * m if variant == "alpha" else m + term)
+    assert ScaleModulation(4).shared is not None
+
+
+def test_decoder_has_no_dropout_so_train_mode_steps_are_deterministic():
+    dec = MLPDecoder([8, 16, 32, 64], dim=8).train()
+    feats = [torch.rand(2, c, 8 // (2 ** i) or 1, 8 // (2 ** i) or 1) for i, c in enumerate([8, 16, 32, 64])]
+    assert not any(isinstance(mod, (torch.nn.Dropout, torch.nn.Dropout2d)) for mod in dec.modules())
+    assert torch.equal(dec(feats), dec(feats))
+
+
 def test_modulation_applies_eq3():
     torch.manual_seed(0)
     layer = ScaleModulation(4)
@@ -131,7 +152,8 @@ def test_backbones_give_nchw_features(backbone, channels):
 
 def test_backbone_names():
     assert timm_name("mit_b1") == "pvt_v2_b1" and timm_name("mit_b0") == "pvt_v2_b0"
-    assert set(BACKBONES) == {"mit_b0", "mit_b1", "swin_tiny", "resnet18", "resnet50"}
+    assert BACKBONES["mit_b1"][1]["mlp_ratios"] == (4, 4, 4, 4), "SegFormer's MiT, not PVTv2's 8, 8, 4, 4"
+    assert set(BACKBONES) == {"mit_b0", "mit_b1", "swin_tiny", "pvt_v2_b0", "pvt_v2_b1", "resnet18", "resnet50"}
     with pytest.raises(ValueError, match="unknown backbone"):
         timm_name("vit_huge")
 
@@ -154,13 +176,13 @@ def test_pretrained_offline_without_weights_is_an_error(monkeypatch):
 def test_pretrained_file(tmp_path):
     import timm
 
-    ref = timm.create_model("pvt_v2_b0", pretrained=False)
+    ref = timm.create_model("pvt_v2_b0", pretrained=False, mlp_ratios=(4, 4, 4, 4))  # a MiT-b0 in timm's names
     path = tmp_path / "weights.pth"
     torch.save(ref.state_dict(), path)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         enc = Encoder("mit_b0", pretrained=True, pretrained_file=str(path))
-    assert enc.weights_source == f"file:{path}"
+    assert enc.weights_source.startswith(f"file:{path} sha256:")
     norm = lambda sd: {k.replace("_", "."): v for k, v in sd.items()}  # noqa: E731 (stages_0 vs stages.0)
     ours, theirs = norm(enc.body.state_dict()), norm(ref.state_dict())
     common = [k for k in ours if k in theirs]

@@ -312,13 +312,22 @@ def test_case18_segment_disk_full_names_the_path_and_leaves_nothing_half(seg, tm
 @pytest.mark.parametrize("extra, words", [
     (["-p", "ttt_strategy", "nosuch"], ["'ttt_strategy': expected none | naive"]),
     (["-p", "ttt_strategy", "loop"], ["not used by segment", "--ttt"]),
-    (["-p", "image_size", "64"], ["'image_size' is 64", "trained with 32"]),
+    (["-p", "decoder_dim", "64"], ["'decoder_dim' is 64", "trained with 32"]),
     (["-p", "lr", "1e-3"], ["'lr' shapes stage-1 training", "never retrained"]),
 ])
 def test_case20_segment_applies_or_refuses_every_setting(seg, tmp_path, capsys, extra, words):
     assert _segment(seg, seg["clip"], tmp_path / "O", *extra) == 2
     _one_line_error(capsys, *words)
     assert not (tmp_path / "O").exists()
+
+
+def test_case20_segment_applies_image_size_to_a_checkpoint(seg, tmp_path):
+    """-p image_size with --checkpoint rebuilds the model at that size (the weights do not depend on it)."""
+    import json
+
+    assert _segment(seg, seg["clip"], tmp_path / "O", "-p", "image_size", "64") == 0
+    record = json.loads(next((tmp_path / "O").rglob("segment.json")).read_text())
+    assert record["input_size"] == 64
 
 
 # --- eval: 6, 9, 17 ---------------------------------------------------------------------------------

@@ -201,15 +201,16 @@ def compute_depth(root, source: str | None = "gt", force: bool = False, model=No
 
 def parse_depth_route(route: str | None) -> tuple[str | None, str | None]:
     """``--depth`` of ``prepare-real`` → (source, argument): ``precomputed:DIR`` → ("precomputed", DIR),
+    ``precomputed`` → ("precomputed", None) (maps the source already brings, e.g. the flat release's ``depth/``),
     ``transformers[:MODEL]`` → ("transformers", MODEL or None), ``none`` / None → (None, None)."""
     if route in (None, "", "none"):
         return None, None
     kind, _, arg = str(route).partition(":")
-    if kind == "precomputed" and arg:
-        return "precomputed", arg
+    if kind == "precomputed":
+        return "precomputed", arg or None
     if kind == "transformers":
         return "transformers", arg or None
-    raise ValueError(f"--depth {route!r}: expected precomputed:DIR (DIR/<video>/<frame>.png, 16-bit) or "
+    raise ValueError(f"--depth {route!r}: expected precomputed[:DIR] (DIR/<video>/<frame>.png, 16-bit) or "
                      "transformers[:MODEL] (a Hugging Face depth model id or folder) or none")
 
 

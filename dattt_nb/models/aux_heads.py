@@ -41,7 +41,7 @@ class MAEHead(nn.Module):
         if not 0.0 < mask_ratio < 1.0:
             raise ValueError(f"mask_ratio must be in (0, 1), got {mask_ratio}")
         self.mask_ratio, self.patch, self.stride = mask_ratio, patch, stride
-        self.decoder = MLPDecoder(channels, dim, out_channels=3, dropout=0.0)
+        self.decoder = MLPDecoder(channels, dim, out_channels=3)
 
     def forward(self, image_features: list[Tensor]) -> Tensor:
         """(B, 3, H, W) reconstruction in [0, 1] at the input resolution (``stride`` × the finest feature map)."""

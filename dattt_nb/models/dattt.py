@@ -54,7 +54,8 @@ class DATTTNet(nn.Module):
 
     def __init__(self, backbone: str = "mit_b0", decoder_dim: int = 64, modulation: str = "alpha+beta",
                  pretrained: bool = False, pretrained_file: str | None = None, drop_path_rate: float = 0.1,
-                 image_size: int | None = None, aux: str | None = None):
+                 image_size: int | None = None, aux: str | None = None, input_norm: str = "half",
+                 encoder_arch: dict | None = None):
         super().__init__()
         if modulation not in ARCHITECTURES:
             raise ValueError(f"unknown model variant {modulation!r}; choose one of {ARCHITECTURES}")
@@ -62,9 +63,10 @@ class DATTTNet(nn.Module):
             raise ValueError(f"unknown auxiliary task {aux!r}; choose one of {AUX_TASKS} (or None)")
         self.variant = modulation
         self.config = dict(backbone=backbone, decoder_dim=decoder_dim, modulation=modulation,
-                           drop_path_rate=drop_path_rate, image_size=image_size, aux=aux)
+                           drop_path_rate=drop_path_rate, image_size=image_size, aux=aux, input_norm=input_norm,
+                           encoder_arch=encoder_arch)
         enc = dict(pretrained=pretrained, pretrained_file=pretrained_file, drop_path_rate=drop_path_rate,
-                   img_size=image_size)
+                   img_size=image_size, input_norm=input_norm, arch=encoder_arch)
         self.image_encoder = create_encoder(backbone, **enc)  # E_v
         self.flow_encoder = create_encoder(backbone, **enc)  # E_f (own weights, colour-coded flow input)
         self.init_weights = self.image_encoder.weights_source  # random | file:… | hf-cache:… | hub:…
@@ -91,15 +93,17 @@ class DATTTNet(nn.Module):
                              "or a modulation variant to predict depth")
         return _upsample(self.depth_decoder(self.image_features(image)), image.shape[-2:])
 
-    def forward(self, image: torch.Tensor, flow: torch.Tensor):
-        """(mask_logits, depth_logits or None), both (B, 1, H, W) at the input resolution (eq. 2–3)."""
+    def forward(self, image: torch.Tensor, flow: torch.Tensor, size=None):
+        """(mask_logits, depth_logits or None), both (B, 1, H, W) at the input resolution (eq. 2–3), or at
+        ``size`` (e.g. the decoders' own 1/4 resolution, where the official forward stops)."""
+        size = image.shape[-2:] if size is None else size
         mask_embeds, depth_embeds = self._embeddings(image, flow)
         depth_logits = None
         if depth_embeds is not None:
-            depth_logits = _upsample(self.depth_decoder.fuse(depth_embeds), image.shape[-2:])
+            depth_logits = _upsample(self.depth_decoder.fuse(depth_embeds), size)
             if self.modulation is not None:
                 mask_embeds = self.modulation(depth_embeds, mask_embeds)
-        mask_logits = _upsample(self.mask_decoder.fuse(mask_embeds), image.shape[-2:])
+        mask_logits = _upsample(self.mask_decoder.fuse(mask_embeds), size)
         return mask_logits, depth_logits
 
     def modulation_maps(self, image: torch.Tensor, flow: torch.Tensor) -> list[tuple]:
@@ -130,10 +134,12 @@ class DATTTNet(nn.Module):
 
 
 def _upsample(logits: torch.Tensor, size) -> torch.Tensor:
+    if tuple(logits.shape[-2:]) == tuple(size):
+        return logits
     return F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=False)
 
 
-MODEL_KEYS = ("backbone", "decoder_dim", "modulation", "pretrained", "drop_path_rate", "image_size")
+MODEL_KEYS = ("backbone", "decoder_dim", "modulation", "pretrained", "drop_path_rate", "image_size", "input_norm")
 
 
 def build_model(settings=None, **overrides) -> DATTTNet:
@@ -152,8 +158,11 @@ def build_model(settings=None, **overrides) -> DATTTNet:
         kwargs = {k: getattr(settings, k) for k in MODEL_KEYS}
         if settings.extra.get("pretrained_file"):
             kwargs["pretrained_file"] = settings.extra["pretrained_file"]
-    unknown = set(overrides) - set(MODEL_KEYS) - {"pretrained_file", "aux"}
+        if settings.extra.get("encoder_arch"):  # a non-standard encoder shape (an imported checkpoint's)
+            kwargs["encoder_arch"] = dict(settings.extra["encoder_arch"])
+    unknown = set(overrides) - set(MODEL_KEYS) - {"pretrained_file", "aux", "encoder_arch"}
     if unknown:
-        raise TypeError(f"unknown model option(s) {sorted(unknown)}; valid: {sorted(MODEL_KEYS)} + pretrained_file, aux")
+        raise TypeError(f"unknown model option(s) {sorted(unknown)}; valid: {sorted(MODEL_KEYS)} + pretrained_file, "
+                        "aux, encoder_arch")
     kwargs.update(overrides)
     return DATTTNet(**kwargs)

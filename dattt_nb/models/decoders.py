@@ -12,9 +12,13 @@ from torch import nn
 
 
 class MLPDecoder(nn.Module):
-    """SegFormer all-MLP decoder: linear embedding per scale → upsample to 1/4 → concat → linear_fuse → 1 channel."""
+    """SegFormer all-MLP decoder: linear embedding per scale → upsample to 1/4 → concat → linear_fuse → 1 channel.
 
-    def __init__(self, in_channels: list[int], dim: int = 64, out_channels: int = 1, dropout: float = 0.1):
+    As the official release's heads, without dropout before ``linear_pred``: TTT steps run in train mode, and a
+    dropout there would add noise to every consistency loss the official code never sees.
+    """
+
+    def __init__(self, in_channels: list[int], dim: int = 64, out_channels: int = 1):
         super().__init__()
         # a per-pixel linear layer is a 1×1 convolution
         self.linear_c = nn.ModuleList(nn.Conv2d(c, dim, kernel_size=1) for c in in_channels)
@@ -23,7 +27,6 @@ class MLPDecoder(nn.Module):
             nn.BatchNorm2d(dim),
             nn.ReLU(inplace=True),
         )
-        self.dropout = nn.Dropout2d(dropout)
         self.linear_pred = nn.Conv2d(dim, out_channels, kernel_size=1)
 
     def embed(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -38,7 +41,7 @@ class MLPDecoder(nn.Module):
         up = [e if e.shape[-2:] == size else F.interpolate(e, size=size, mode="bilinear", align_corners=False)
               for e in embeds]
         x = self.linear_fuse(torch.cat(up[::-1], dim=1))  # SegFormer order: coarsest first
-        return self.linear_pred(self.dropout(x))
+        return self.linear_pred(x)
 
     def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
         return self.fuse(self.embed(feats))

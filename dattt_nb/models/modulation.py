@@ -8,17 +8,25 @@ MODULATIONS = ("alpha", "beta", "alpha+beta")
 
 
 class ScaleModulation(nn.Module):
-    """One scale of eq. 3: shared = ReLU(conv1x1([D_d^i, D_m^i])); α, β = conv1x1(shared); D_m^i ← α ⊙ D_m^i + β.
+    """One scale of eq. 3 on the linear embeddings [D_d^i, D_m^i], as the official release builds each variant.
+
+    - ``alpha+beta``: shared = ReLU(conv1x1([D_d^i, D_m^i])); α = conv1x1(shared), β = conv1x1(shared);
+      D_m^i ← α ⊙ D_m^i + β.
+    - ``alpha``: α = conv1x1([D_d^i, D_m^i]); D_m^i ← α ⊙ D_m^i (no shared layer).
+    - ``beta``: β = conv1x1([D_d^i, D_m^i]); D_m^i ← D_m^i + β (no shared layer).
 
     The α and β convolutions start at zero weight with bias 1 (α) and 0 (β), so the layer starts as the
-    identity (α = 1, β = 0) and the depth head's influence on the mask grows only as training finds it useful.
+    identity (α = 1, β = 0) and the depth head's influence on the mask grows only as training finds it useful
+    (our initialisation; the official release uses PyTorch's default).
     """
 
     def __init__(self, dim: int, use_alpha: bool = True, use_beta: bool = True):
         super().__init__()
-        self.shared = nn.Sequential(nn.Conv2d(2 * dim, dim, kernel_size=1), nn.ReLU(inplace=True))
-        self.alpha = nn.Conv2d(dim, dim, kernel_size=1) if use_alpha else None
-        self.beta = nn.Conv2d(dim, dim, kernel_size=1) if use_beta else None
+        both = use_alpha and use_beta
+        self.shared = nn.Sequential(nn.Conv2d(2 * dim, dim, kernel_size=1), nn.ReLU(inplace=True)) if both else None
+        width = dim if both else 2 * dim  # α / β read the shared layer, or the concatenation directly
+        self.alpha = nn.Conv2d(width, dim, kernel_size=1) if use_alpha else None
+        self.beta = nn.Conv2d(width, dim, kernel_size=1) if use_beta else None
         for conv, bias in ((self.alpha, 1.0), (self.beta, 0.0)):
             if conv is not None:
                 nn.init.zeros_(conv.weight)
@@ -26,7 +34,8 @@ class ScaleModulation(nn.Module):
 
     def coefficients(self, depth_embed: torch.Tensor, mask_embed: torch.Tensor):
         """(α, β) maps of eq. 3; a variant without α (β) returns ``None`` for it (α ≡ 1, β ≡ 0)."""
-        shared = self.shared(torch.cat([depth_embed, mask_embed], dim=1))
+        joint = torch.cat([depth_embed, mask_embed], dim=1)
+        shared = self.shared(joint) if self.shared is not None else joint
         alpha = self.alpha(shared) if self.alpha is not None else None
         beta = self.beta(shared) if self.beta is not None else None
         return alpha, beta

@@ -21,6 +21,7 @@ LAMBDA_AUX = 1.0  # weight of the auxiliary loss in stage 1 (TTT-Rot / TTT-MAE; 
 # settings that do not change what stage 1 computes: they never invalidate a trained checkpoint
 IGNORED_KEYS = frozenset({
     "profile", "device", "num_workers", "extra", "n_test_videos", "long_video_frames", "init_weights", "key",
+    "checkpoint", "official",
     "ttt_strategy", "ttt_objective", "ttt_epochs", "ttt_lr", "ttt_pairs", "ttt_scale", "ttt_frame_gap",
 })
 
@@ -78,6 +79,10 @@ def train_config(settings: Settings, variant: str, data: dict | None = None) -> 
 def trained_on(config: dict) -> str:
     """One line saying what a checkpoint's model was trained on (its ``train_data`` roots, or the synthetic clips)."""
     size, backbone = config.get("image_size"), config.get("backbone")
+    if config.get("official"):
+        o = config["official"]
+        return (f"the paper's data by the official release ({backbone} {config.get('variant')} model imported from "
+                f"{Path(str(o.get('file'))).name}, sha256 {str(o.get('sha256'))[:12]}…)")
     where = f"{config.get('variant')} model, {backbone}, {size} px, {config.get('train_steps')} steps, initial weights " \
             f"{config.get('init_weights', 'not recorded')}"
     data = config.get("train_data")
@@ -93,6 +98,8 @@ def find_checkpoint(settings: Settings, variant: str, data: dict | None = None) 
     closest existing run differs and the command that trains the matching one (never trains itself)."""
     from dattt_nb.models import get_variant
 
+    if given := given_checkpoint(settings, variant):
+        return given
     settings = dataclasses.replace(settings, modulation=get_variant(variant).modulation)  # as train() does
     want = train_config(settings, variant, data)
     out = checkpoint_dir(settings, variant, data)
@@ -117,6 +124,19 @@ def find_checkpoint(settings: Settings, variant: str, data: dict | None = None) 
     raise FileNotFoundError(f"no finished {variant} checkpoint for these settings in {out}{seen}. Train it with: "
                             f"dattt-nb train --profile {settings.profile} --variant {variant}"
                             f"{' ' + flags if flags else ''}{roots} (or pass --checkpoint PATH)")
+
+
+def given_checkpoint(settings: Settings, variant: str) -> Path | None:
+    """The ``checkpoint`` setting when it holds this ``variant`` (e.g. an official model imported with
+    ``dattt-nb import-official``), else None; a setting naming a missing file is an error."""
+    if not settings.checkpoint:
+        return None
+    path = Path(settings.checkpoint)
+    if not path.is_file():
+        raise FileNotFoundError(f"setting 'checkpoint': {path} does not exist (expected a best.pt written by dattt-nb "
+                                f"train or import-official)")
+    config = load_checkpoint(path).get("config", {})
+    return path if config.get("variant", config.get("modulation")) == variant else None
 
 
 def _flag(value) -> str:
@@ -203,8 +223,10 @@ def load_weights(model: nn.Module, state_dict: dict, source: str = "checkpoint")
     model.load_state_dict(state_dict, strict=True)
 
 
-def load_model(path: str | Path, device="cpu"):
-    """(model, checkpoint): a :class:`~dattt_nb.models.DATTTNet` rebuilt from a checkpoint's config, in eval mode."""
+def load_model(path: str | Path, device="cpu", image_size: int | None = None):
+    """(model, checkpoint): a :class:`~dattt_nb.models.DATTTNet` rebuilt from a checkpoint's config, in eval mode.
+
+    ``image_size`` replaces the recorded input side (the weights do not depend on it; Swin's windows are rebuilt)."""
     from dattt_nb.models import build_model
 
     ckpt = load_checkpoint(path)
@@ -214,6 +236,8 @@ def load_model(path: str | Path, device="cpu"):
                          "pass that file")
     config = ckpt.get("config", {})
     settings = settings_from_config(config)
+    if image_size is not None:
+        settings = dataclasses.replace(settings, image_size=int(image_size))
     model = build_model(settings, variant=config.get("variant", settings.modulation), pretrained=False)
     if (model.aux_head.task if model.aux_head is not None else None) != config.get("aux"):
         raise ValueError(f"checkpoint {path}: variant {config.get('variant')!r} does not match its recorded "

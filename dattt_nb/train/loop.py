@@ -386,9 +386,14 @@ def load_or_train(settings: Settings, variant: str = "alpha+beta", force: bool =
     """(model in eval mode, info): load ``checkpoints/<variant>/<key>/best.pt`` if a finished run with the same
     settings exists, else train (resuming an interrupted run). ``overrides`` are Settings fields (None = keep);
     ``data`` / ``roots`` as in :func:`train` (default: the settings' benchmark)."""
-    from .checkpoint import load_model
+    from .checkpoint import given_checkpoint, load_model
 
     settings = dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+    if (given := given_checkpoint(settings, variant)) is not None:  # the `checkpoint` setting: never trains
+        model, ckpt = load_model(given, device=pick_device(settings), image_size=settings.image_size)
+        return model, dict(variant=variant, checkpoint=str(given), step=ckpt.get("step"), finished=True,
+                           metrics=ckpt.get("metrics", {}), history=ckpt.get("history", []), best_val_J=None,
+                           trained_now=False, trained_on=trained_on(ckpt.get("config", {})))
     settings = dataclasses.replace(settings, modulation=get_variant(variant).modulation)
     train_data = training_data(settings, roots) if data is None else None
     out = checkpoint_dir(settings, variant, train_data)
