@@ -31,7 +31,8 @@ _ALLOWED = [
     r"\bnotebooks?\s+\d\d(?:\s*(?:[–,]|and|or)\s*\d\d)*", r"\b\d\d[–-]\d\d\b", r"\b0\d_\w+",
     r"\b(?:Exercise|Step|Section|step)\s+\d+(?:\.\d+)?", r"^#+\s*\d+(?:\.\d+)?", r"\b\d+(?:\.\d+)?\s*[×x]\s*\d+",
     r"(?:above|below|over|under|>|<|≥|≤)\s*0?\.\d+",  # a threshold in a definition
-    r"\b[a-z]\s*[−+-]\s*\d\b",  # arithmetic on a symbol (frame t − 1)
+    r"\b9[059]\s?%(?=\s+(?:bootstrap\s+)?(?:confidence\s+)?intervals?)",  # the level of an interval
+    r"\b[^\W\d]\s*[−+-]\s*\d\b",  # arithmetic on a symbol (frame t − 1, α − 1)
     r"\bMiT-b\d|\bResNet-\d+|\bDAVIS-\d+|\bSwin-T|\bmit_b\d|\bPVTv2-b\d|\b[A-Z]\w*-\d+\b",
 ]
 _FIGURE = re.compile(
@@ -69,6 +70,7 @@ def test_detector_catches_typed_results_and_spares_citations():
     assert not figure_like_numbers("Set `TRAIN_STEPS=1200`; eq. 2 uses $\\lambda = 0.1$ (§4.1, Fig. 5, notebook 06).")
     assert not figure_like_numbers("**Time (profile `tiny`, 2 CPU cores, measured 2026-12-02):** 19 s in total.")
     assert not figure_like_numbers("## 6 · J and F on 40 test videos, 8 per split")
+    assert not figure_like_numbers("Each change carries its 95 % bootstrap interval over the videos.")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -182,3 +182,69 @@ def merge_table1(existing: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFra
         for col in new.columns:
             out.loc[variant, col] = new.loc[variant, col]
     return out
+
+
+# --- do the baselines work? (their pretext task, BN's prior on validation) -----------------------------------
+
+BN_PRIORS = (1, 8, 64)  # BN adaptation: candidate weights of the training statistics, in test batches
+
+
+def pretext_check(models: dict, data: dict[str, list], seed: int = 0) -> pd.DataFrame:
+    """Whether TTT-Rot's and TTT-MAE's self-supervised task was learned in stage 1, on the test frames of ``data``.
+
+    TTT-Rot: accuracy at telling the four rotations apart (chance 0.25). TTT-MAE: the share of the hidden pixels'
+    error removed by the head's reconstruction against filling them with the mean colour the encoder sees there
+    (chance 0). Each with its 95 % bootstrap interval over the videos; ``learned`` only when the whole interval is
+    above chance — a head that fails this has no useful gradient at test time (Sun et al. 2020), so its Table 4 row
+    is not ranked. ``models`` maps "rot" / "mae" to the trained models (missing keys are skipped)."""
+    import torch
+
+    from dattt_nb.models.aux_heads import masked_mse, patch_mask
+    from dattt_nb.stats import bootstrap_ci
+
+    rows = []
+    videos = [v for vs in data.values() for v in vs]
+    if "rot" in models:
+        net = models["rot"]
+        with torch.no_grad():
+            acc = [float(np.mean([(net.aux_head(net.image_features(torch.rot90(v.frames, k, dims=(-2, -1))))
+                                   .argmax(1) == k).float().mean().item() for k in range(4)])) for v in videos]
+        rows.append(("TTT-Rot", "rotation accuracy", 0.25, bootstrap_ci(acc)))
+    if "mae" in models:
+        net, head = models["mae"], models["mae"].aux_head
+        g = torch.Generator().manual_seed(seed)
+        gains = []
+        with torch.no_grad():
+            for v in videos:
+                x = v.frames
+                mask = patch_mask(len(x), tuple(x.shape[-2:]), head.patch_size(x.shape[-1]), head.mask_ratio, g)
+                fill = getattr(net.image_encoder, "mean", None)
+                fill = x.new_tensor(0.5) if fill is None else fill
+                masked = x * (1 - mask) + fill * mask
+                err_head = float(masked_mse(head(net.image_features(masked)), x, mask))
+                err_fill = float(masked_mse(masked, x, mask))
+                gains.append(1 - err_head / max(err_fill, 1e-12))
+        rows.append(("TTT-MAE", "hidden-pixel error removed vs mean-colour fill", 0.0, bootstrap_ci(gains)))
+    out = pd.DataFrame([dict(method=m, pretext=what, chance=chance, value=iv.mean, lo=iv.lo, hi=iv.hi, videos=iv.n,
+                             learned=bool(iv.lo > chance)) for m, what, chance, iv in rows])
+    return out.set_index("method") if len(out) else out
+
+
+def choose_bn_prior(model, settings, videos: list, priors=BN_PRIORS) -> tuple[int, pd.DataFrame]:
+    """BN's prior strength (:func:`dattt_nb.ttt.objectives.prepare_bn`) chosen on the **validation** ``videos``:
+    the prior whose BN adaptation (profile's strategy and epochs) gives the highest mean validation J; ties go to
+    the stronger prior (fewer changes). Returns (prior, table of validation J and ΔJ ×100 with intervals)."""
+    from dattt_nb.stats import paired_delta_ci
+    from dattt_nb.ttt.cache import cached_ttt
+
+    base = cached_ttt(model, videos, settings, "val", strategy="none", objective="bn", progress=False)
+    rows = []
+    for prior in priors:
+        res = cached_ttt(model, videos, settings, "val", strategy=settings.ttt_strategy, objective=f"bn:{prior}",
+                         progress=False)
+        iv = paired_delta_ci([100 * v.J for v in res.videos], [100 * v.J for v in base.videos])
+        rows.append(dict(prior=int(prior), val_J=100 * float(np.mean([v.J for v in res.videos])), dJ=iv.mean,
+                         dJ_lo=iv.lo, dJ_hi=iv.hi, videos=iv.n))
+    table = pd.DataFrame(rows).set_index("prior")
+    best = table["val_J"].round(6)
+    return int(best[best == best.max()].index.max()), table

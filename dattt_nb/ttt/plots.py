@@ -77,20 +77,26 @@ FIG5_MIN_SPAN = 20.0  # J ×100: Fig. 5's vertical axis spans at least 0.2 J, so
 
 
 def plot_j_vs_epoch(fig5: pd.DataFrame, splits=("mean_shifted", CLEAN_SPLIT), axes=None,
-                    min_span: float = FIG5_MIN_SPAN):
-    """Fig. 5: J against epochs for each strategy (epoch 0 = No TTT), one panel per split; returns the figure.
+                    min_span: float = FIG5_MIN_SPAN, note: str | None = None):
+    """Fig. 5: J against epochs for each strategy (epoch 0 = No TTT), one panel per split, two panels a row, whole
+    epochs on the horizontal axis; ``note`` (e.g. which videos the curves use) goes on the figure's face.
 
     Every panel's vertical axis spans at least ``min_span`` (J ×100), the same in every panel, so changes of a
     fraction of a point — within the noise of a split of a few videos — are not stretched into an effect.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     from dattt_nb.viz import hold_span
 
     splits = [s for s in splits if s in set(fig5["split"])]
     if axes is None:
-        _, axes = plt.subplots(1, len(splits), figsize=(4.6 * len(splits), 3.2), squeeze=False)
-        axes = axes[0]
+        ncols = min(2, len(splits))
+        nrows = -(-len(splits) // ncols)
+        fig, grid = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 3.4 * nrows), squeeze=False)
+        for extra in grid.ravel()[len(splits):]:
+            extra.set_visible(False)
+        axes = grid.ravel()[:len(splits)]
     style = {"naive": ("#42a5f5", "s", ":"), "momentum": ("#ab47bc", "^", "--"), "loop": ("#ef6c00", "o", "-")}
     for ax, split in zip(axes, splits):
         for strategy in ("naive", "momentum", "loop"):
@@ -105,8 +111,11 @@ def plot_j_vs_epoch(fig5: pd.DataFrame, splits=("mean_shifted", CLEAN_SPLIT), ax
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         hold_span(ax, fig5.loc[fig5["split"] == split, "J"], min_span)
     fig = axes[0].figure
+    if note:
+        fig.suptitle(note, fontsize=9)
     fig.tight_layout()
     return fig
 
