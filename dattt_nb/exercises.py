@@ -836,3 +836,92 @@ def check_temporal_iou(fn: Callable) -> Feedback:
         return problems, []
 
     return _run("09.2 temporal stability", body, forbid=(jaccard,))
+
+
+# --- reading this run's results (notebooks 04–07): graded against the run's own numbers ------------------------
+
+def _shifted_rows(by_split) -> list[str]:
+    from dattt_nb.splits import shifted
+
+    return shifted([s for s in by_split.index if s not in ("mean", "mean_shifted")])
+
+
+def check_splits_improved(answer, by_split) -> Feedback:
+    """Exercise 04.3: on how many test splits did the strategy raise mean J (``dJ`` > 0 in the per-split table)?"""
+
+    def body():
+        if answer in (None, "", Ellipsis):
+            raise _NotAttempted
+        splits = [s for s in by_split.index if s not in ("mean", "mean_shifted")]
+        truth = int((by_split.loc[splits, "dJ"].astype(float) > 0).sum())
+        try:
+            got = int(answer)
+        except (TypeError, ValueError):
+            return [f"answer with a whole number of splits (0–{len(splits)})"], []
+        if got != truth:
+            return [f"count the rows of the per-split table (not the mean rows) whose `dJ` is above zero: "
+                    f"{got} is not what this run printed"], []
+        return [], [f"{truth} of {len(splits)} splits; whether that means anything is what the interval says"]
+
+    return _run("04.3 reading the per-split table", body)
+
+
+def check_interval_reading(answer, by_split) -> Feedback:
+    """Exercise 05.3: does the 95 % interval of the change on the shifted splits (``mean_shifted``: ``dJ_lo`` …
+    ``dJ_hi``) contain zero — "yes" or "no"?"""
+
+    def body():
+        if answer in (None, "", Ellipsis):
+            raise _NotAttempted
+        row = "mean_shifted" if "mean_shifted" in by_split.index else "mean"
+        lo, hi = float(by_split.loc[row, "dJ_lo"]), float(by_split.loc[row, "dJ_hi"])
+        truth = "yes" if lo <= 0 <= hi else "no"
+        got = str(answer).strip().lower()
+        if got not in ("yes", "no"):
+            return ['answer "yes" or "no"'], []
+        if got != truth:
+            return [f"read the `{row}` row: is zero between `dJ_lo` and `dJ_hi`?"], []
+        return [], ["an interval that contains zero means this run cannot tell a gain from a loss"
+                    if truth == "yes" else "the whole interval is on one side of zero: a measured effect"]
+
+    return _run("05.3 reading an interval", body)
+
+
+def check_verdict_choice(answer, by_split) -> Feedback:
+    """Exercise 06.3: which statement does this run support about TTT-LTV on the shifted splits? "a" it improves
+    J (interval above 0), "b" no measured change (interval contains 0), "c" it lowers J (interval below 0)."""
+
+    def body():
+        if answer in (None, "", Ellipsis):
+            raise _NotAttempted
+        row = "mean_shifted" if "mean_shifted" in by_split.index else "mean"
+        lo, hi = float(by_split.loc[row, "dJ_lo"]), float(by_split.loc[row, "dJ_hi"])
+        truth = "a" if lo > 0 else "c" if hi < 0 else "b"
+        got = str(answer).strip().lower()[:1]
+        if got not in ("a", "b", "c"):
+            return ['answer "a", "b" or "c"'], []
+        if got != truth:
+            return ["the verdict reads the interval, not the mean: where do `dJ_lo` and `dJ_hi` of the shifted "
+                    "splits lie relative to zero?"], []
+        return [], []
+
+    return _run("06.3 what the run supports", body)
+
+
+def check_pretext_reading(answer, pretext) -> Feedback:
+    """Exercise 07.3: which of TTT-Rot / TTT-MAE learned its pretext task in this run (a list, maybe empty)?"""
+
+    def body():
+        if answer is None or answer is Ellipsis:
+            raise _NotAttempted
+        names = [answer] if isinstance(answer, str) else list(answer)
+        got = {str(n).strip().lower() for n in names if str(n).strip()}
+        truth = {str(m).lower() for m in pretext.index if bool(pretext.loc[m, "learned"])}
+        unknown = got - {str(m).lower() for m in pretext.index}
+        if unknown:
+            return [f"name methods of the pretext table ({', '.join(pretext.index)}), not {sorted(unknown)}"], []
+        if got != truth:
+            return ["a task is learned only when the whole interval (`lo` … `hi`) is above `chance`"], []
+        return [], ["a method whose task was not learned gets no rank: its gradient says nothing about the frame"]
+
+    return _run("07.3 which pretext task was learned", body)

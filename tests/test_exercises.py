@@ -157,3 +157,21 @@ def test_natural_sort_is_not_a_sort_on_length_then_name():
 def test_fewer_epochs_is_not_the_first_fix_for_a_collapse():
     got = ex.check_collapse_reading(sol.COLLAPSED_RUN, "epochs")
     assert got.status == "wrong" and "learning rate" in got.problems[0]
+
+
+def test_reading_questions_are_graded_against_the_run():
+    import pandas as pd
+
+    by_split = pd.DataFrame({"dJ": [0.3, -0.2, 0.1, 0.05, 0.2], "dJ_lo": [0.1, -0.5, -0.3, -0.2, -0.1],
+                             "dJ_hi": [0.5, 0.1, 0.4, 0.3, 0.5]},
+                            index=["davis", "fbms", "mcl", "mean", "mean_shifted"])
+    assert ex.check_splits_improved(2, by_split).correct and not ex.check_splits_improved(3, by_split).correct
+    assert ex.check_splits_improved(None, by_split).status == ex.NOT_ATTEMPTED
+    assert ex.check_interval_reading("yes", by_split).correct and not ex.check_interval_reading("no", by_split)
+    assert ex.check_verdict_choice("b", by_split).correct and not ex.check_verdict_choice("a", by_split).correct
+    clear = by_split.assign(dJ_lo=0.05)
+    assert ex.check_verdict_choice("a", clear).correct and ex.check_interval_reading("no", clear).correct
+    pretext = pd.DataFrame({"learned": [False, True]}, index=["TTT-Rot", "TTT-MAE"])
+    assert ex.check_pretext_reading(["TTT-MAE"], pretext).correct
+    assert not ex.check_pretext_reading(["TTT-Rot", "TTT-MAE"], pretext).correct
+    assert ex.check_pretext_reading([], pretext.assign(learned=False)).correct

@@ -34,30 +34,35 @@ def plot_per_frame_j(base: TTTResult, adapted: TTTResult, names=None, n: int = 3
     return fig
 
 
-def plot_steps(result: TTTResult, column: str = "loss", axes=None, max_videos: int = 8):
-    """Left: ``column`` (loss or depth_std) at every step of a few videos; right: its mean ± std per epoch index
-    (steps within a frame for N / MWI, passes for LTV) over all videos of the result; returns the figure."""
+def plot_steps(result: TTTResult, column: str = "loss", axes=None, max_videos: int = 8, every_step: bool = False):
+    """``column`` (loss or depth_std) as its mean ± std per epoch index (steps within a frame for N / MWI, passes
+    for LTV) over all videos of the result; ``every_step`` adds a first panel with every step of a few videos (the
+    raw trace, for the explorer). Returns the figure."""
     import matplotlib.pyplot as plt
 
     df = steps_long(result)
     if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(11, 3.0))
-    ylabel = {"loss": "TTT loss (SILog between views)", "depth_std": "spatial std of predicted depth"}.get(column,
-                                                                                                          column)
-    for name, g in list(df.groupby("video", sort=False))[:max_videos]:
-        axes[0].plot(g["step"], g[column], lw=0.9, alpha=0.8, label=name)
-    axes[0].set_xlabel("TTT step (in the order taken)")
-    axes[0].set_ylabel(ylabel)
-    axes[0].set_title(f"{result.label}: every step, {min(max_videos, df['video'].nunique())} videos", fontsize=9)
-    axes[0].legend(fontsize=6, ncol=2)
+        _, axes = plt.subplots(1, 2 if every_step else 1, figsize=(11 if every_step else 5.5, 3.0), squeeze=False)
+        axes = axes[0]
+    axes = list(np.atleast_1d(axes))
+    ylabel = {"loss": "TTT loss (SILog between views)",
+              "depth_std": "spatial std of the views' depth"}.get(column, column)
+    if every_step:
+        for name, g in list(df.groupby("video", sort=False))[:max_videos]:
+            axes[0].plot(g["step"], g[column], lw=0.9, alpha=0.8, label=name)
+        axes[0].set_xlabel("TTT step (in the order taken)")
+        axes[0].set_ylabel(ylabel)
+        axes[0].set_title(f"{result.label}: every step, {min(max_videos, df['video'].nunique())} videos", fontsize=9)
+        axes[0].legend(fontsize=6, ncol=2)
+    ax = axes[-1]
     stats = df.groupby("epoch")[column].agg(["mean", "std"])
-    axes[1].errorbar(stats.index, stats["mean"], yerr=stats["std"], fmt="o-", color="#ef6c00", capsize=3)
-    axes[1].set_xlabel("pass over the video" if result.strategy == "loop" else "step on the same frame")
-    axes[1].set_ylabel(ylabel)
-    axes[1].set_title(f"mean ± std over {df['video'].nunique()} videos", fontsize=9)
-    axes[1].set_xticks(stats.index)
-    for ax in axes:
-        ax.grid(alpha=0.3)
+    ax.errorbar(stats.index, stats["mean"], yerr=stats["std"], fmt="o-", color="#ef6c00", capsize=3)
+    ax.set_xlabel("pass over the video" if result.strategy == "loop" else "step on the same frame")
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"{result.label}: mean ± std over {df['video'].nunique()} videos", fontsize=9)
+    ax.set_xticks(stats.index)
+    for a in axes:
+        a.grid(alpha=0.3)
     fig = axes[0].figure
     fig.tight_layout()
     return fig
@@ -137,6 +142,27 @@ def plot_depth_std_before_after(base: dict[str, TTTResult], adapted: dict[str, T
     ax.set_title("collapse watch: a flat depth map has std 0", fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, axis="y")
+    return ax.figure
+
+
+def plot_std_change_vs_dj(per_video: pd.DataFrame, ax=None):
+    """One dot per test video: the relative change of its predicted depth's spatial std (eval mode, after TTT vs
+    No TTT) against its change in J (×100), coloured by split. Does flattening depth go with losing J?"""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.6, 3.6))
+    df = per_video.reset_index()
+    change = 100 * (df["depth_std"] / df["depth_std_none"].where(df["depth_std_none"] > 0) - 1)
+    for i, (split, g) in enumerate(df.assign(change=change).groupby("split", sort=False)):
+        ax.scatter(g["change"], g["dJ"], s=22, color=plt.cm.tab10(i), label=split_label(split), alpha=0.85)
+    ax.axhline(0, color="k", lw=0.7)
+    ax.axvline(0, color="k", lw=0.7)
+    ax.set_xlabel("change of the predicted depth's std (%)")
+    ax.set_ylabel("ΔJ × 100 (TTT − No TTT)")
+    ax.set_title("per video: does a flatter depth map cost J?", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
     return ax.figure
 
 
