@@ -479,7 +479,7 @@ def evaluate_folder(gt_root: str | Path, pred_root: str | Path, bound_th: float 
     :func:`evaluate_video` (means, recall, decay) and the number of evaluated frames.
     """
     import pandas as pd
-    from tqdm.auto import tqdm
+    from dattt_nb.utils import progress
 
     gt_root, pred_root = Path(gt_root), Path(pred_root)
     if not pred_root.is_dir():
@@ -493,7 +493,7 @@ def evaluate_folder(gt_root: str | Path, pred_root: str | Path, bound_th: float 
         raise ValueError(f"no ground truth in {ann} for predicted video(s) {unknown}; "
                          f"ground truth has {sorted(gt_videos)}")
     rows = {}
-    for name in tqdm(list(pred_videos), desc="evaluate", unit="video"):
+    for name in progress(list(pred_videos), desc="evaluate", unit="video"):
         gt, pred = _load_pair(gt_videos[name], pred_videos[name])
         res = evaluate_video(gt, pred, bound_th=bound_th)
         rows[name] = {k: v for k, v in res.items() if not isinstance(v, np.ndarray)}

@@ -121,7 +121,7 @@ def compute_flow(root, method: str = "dis", force: bool = False, device=None, vi
     ``allow_download``: RAFT may fetch its weights (otherwise a missing file is an error saying where to put it).
     Returns {video: "computed" | "cached"}.
     """
-    from tqdm.auto import tqdm
+    from dattt_nb.utils import progress
 
     root = check_root(root)
     manifest = read_manifest(root)
@@ -130,8 +130,8 @@ def compute_flow(root, method: str = "dis", force: bool = False, device=None, vi
     records = dict(manifest.get("derived", {}).get("flow", {}))
     status = {}
     try:
-        for v in tqdm(list(videos) if videos is not None else list_videos(root), desc=f"flow {method}",
-                      leave=False):
+        for v in progress(list(videos) if videos is not None else list_videos(root), desc=f"flow {method}",
+                          leave=False):
             n = len(image_files(kind_dir(root, "JPEGImages") / v))
             have = _count(kind_dir(root, FLOW) / v, "*.png") == n
             if method == "precomputed":
@@ -167,7 +167,7 @@ def compute_depth(root, source: str | None = "gt", force: bool = False, model=No
     ``source``: ``gt`` (synthetic true depth from ``DepthGT/``), ``precomputed`` (maps already in ``Depth/``,
     normalised in place once; ``invert`` for disparity), ``transformers`` (``model`` id or object), or None.
     """
-    from tqdm.auto import tqdm
+    from dattt_nb.utils import progress
 
     if source in (None, "none"):
         return {}
@@ -180,8 +180,8 @@ def compute_depth(root, source: str | None = "gt", force: bool = False, model=No
     records = dict(read_manifest(root).get("derived", {}).get("depth", {}))
     status, estimator = {}, None
     try:
-        for v in tqdm(list(videos) if videos is not None else list_videos(root), desc=f"depth {source}",
-                      leave=False):
+        for v in progress(list(videos) if videos is not None else list_videos(root), desc=f"depth {source}",
+                          leave=False):
             n = len(image_files(kind_dir(root, "JPEGImages") / v))
             if not force and records.get(v) == key and _count(kind_dir(root, DEPTH) / v, "*.png") == n:
                 status[v] = "cached"
