@@ -37,11 +37,11 @@ def _videos(meta: dict) -> str:
 
 
 def _interval(row: pd.Series, col: str) -> str:
-    from dattt_nb.stats import Interval
+    from dattt_nb.ttt.report import stored_interval
 
-    if f"{col}_lo" not in row.index or pd.isna(row.get(f"{col}_lo")):
+    iv = stored_interval(row, col)
+    if iv is None:
         return f"{float(row[col]):+.2f}"
-    iv = Interval(float(row[col]), float(row[f"{col}_lo"]), float(row[f"{col}_hi"]), 0)
     return f"{iv.format()} ({iv.verdict('gain', 'loss', 'no clear change')})"
 
 

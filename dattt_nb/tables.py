@@ -225,7 +225,7 @@ def table1_rows(by_variant: pd.DataFrame) -> pd.DataFrame:
             continue
         if ttt == "yes":  # the change TTT made, with its 95 % interval over the videos (notebook 07)
             for s in TEST_SPLITS:
-                for part in ("dJ", "dJ_lo", "dJ_hi"):
+                for part in ("dJ", "dJ_lo", "dJ_hi", "dJ_n"):
                     if f"{s}_{part}" in by_variant.columns:
                         row[f"{s}_{part}"] = float(by_variant.loc[variant, f"{s}_{part}"])
         shifted = [row[f"{s}_J"] for s in TEST_SPLITS if s != CLEAN_SPLIT and f"{s}_J" in row]
@@ -469,14 +469,13 @@ def videos_note(table: pd.DataFrame) -> str:
 
 def table1_ttt_changes(t1: pd.DataFrame) -> pd.DataFrame:
     """Table 1's TTT rows as the change TTT made per split, ``+0.14 [-0.18, +0.68]`` (95 % interval over videos)."""
-    from dattt_nb.stats import Interval
+    from dattt_nb.ttt.report import stored_interval
 
     rows = [r for r in t1.index if str(r).endswith("_ttt")]
     out = {}
     for r in rows:
         out[t1.loc[r, "label"] if "label" in t1.columns else r] = {
-            split_label(s): Interval(float(t1.loc[r, f"{s}_dJ"]), float(t1.loc[r, f"{s}_dJ_lo"]),
-                                     float(t1.loc[r, f"{s}_dJ_hi"]), 0).format()
+            split_label(s): stored_interval(t1.loc[r], f"{s}_dJ").format()
             for s in TEST_SPLITS if f"{s}_dJ_lo" in t1.columns and pd.notna(t1.loc[r, f"{s}_dJ_lo"])}
     return pd.DataFrame.from_dict(out, orient="index")
 

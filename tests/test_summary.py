@@ -14,7 +14,7 @@ def _fake_run(folder):
     (folder / "manifest.json").write_text(json.dumps(dict(profile="tiny", git_commit="abcdef1234", finished="2026-12-06",
                                                           notebooks={"06_ttt_loop": {"seconds": 400.0}})))
     t3 = pd.DataFrame({"label": ["No TTT", "TTT-LTV"], "value_kind": ["absolute", "delta"],
-                       "davis_J": [63.8, 0.14], "shifted_J": [54.2, 0.26], "davis_J_lo": [None, -0.2],
+                       "davis_J": [63.8, 0.14], "shifted_J": [54.2, 0.26], "davis_J_lo": [None, 0.05],
                        "davis_J_hi": [None, 0.5], "shifted_J_lo": [None, -0.18], "shifted_J_hi": [None, 0.68]},
                       index=pd.Index(["none", "loop_delta"], name="strategy"))
     t3.to_csv(folder / "results" / "table3_strategies.csv")
@@ -25,6 +25,7 @@ def test_block_states_the_commit_and_reads_the_intervals(tmp_path):
     block = summary.results_block(tmp_path)
     assert "commit `abcdef1`" in block and "all test videos" in block
     assert "Shifted splits: +0.26 [-0.18, +0.68] (no clear change)" in block
+    assert "clean split: +0.14 [+0.05, +0.50] (gain)" in block  # a verdict reads the interval
     assert "Training-seed spread:** not measured" in block
 
 

@@ -164,6 +164,7 @@ def table1_ttt(no_ttt: dict[str, dict[str, TTTResult]], ttt: dict[str, dict[str,
             row[f"{split}_dJ"] = np.nan if adapted is None else adapted[split] - base[split]
             row[f"{split}_dJ_lo"] = bounds.get(f"{split}_J_lo", np.nan)  # 95 % interval over the split's videos
             row[f"{split}_dJ_hi"] = bounds.get(f"{split}_J_hi", np.nan)
+            row[f"{split}_dJ_n"] = bounds.get(f"{split}_J_n", np.nan)
         rows[variant] = row
     df = pd.DataFrame.from_dict(rows, orient="index")
     df.index.name = "variant"

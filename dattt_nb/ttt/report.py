@@ -134,7 +134,18 @@ def delta_bounds(base: dict[str, TTTResult], adapted: dict[str, TTTResult], meas
     for name, splits in groups.items():
         iv = video_deltas(base, adapted, splits, measure)
         out[f"{name}_{measure}_lo"], out[f"{name}_{measure}_hi"] = iv.lo, iv.hi
+        out[f"{name}_{measure}_n"] = iv.n
     return out
+
+
+def stored_interval(row, col: str) -> Interval | None:
+    """The interval a table row stores for ``col`` (``<col>_lo``, ``<col>_hi`` and, when saved, the number of
+    videos ``<col>_n``), or ``None`` when the row has none (an absolute row)."""
+    lo, hi = row.get(f"{col}_lo"), row.get(f"{col}_hi")
+    if lo is None or hi is None or pd.isna(lo) or pd.isna(hi):
+        return None
+    n = row.get(f"{col}_n")
+    return Interval(float(row[col]), float(lo), float(hi), int(n) if n is not None and pd.notna(n) else 2)
 
 
 def add_intervals(table: pd.DataFrame, pairs: dict, measure: str = "J") -> pd.DataFrame:
@@ -158,10 +169,8 @@ def interval_layout(table: pd.DataFrame, rows=None, measure: str = "J", digits: 
         cells = []
         for r in rows:
             v = table.loc[r, col]
-            if lo in table.columns and pd.notna(table.loc[r, lo]):
-                cells.append(Interval(float(v), float(table.loc[r, lo]), float(table.loc[r, hi]), 0).format(digits=digits))
-            else:
-                cells.append("" if pd.isna(v) else f"{float(v):.{digits}f}")
+            iv = stored_interval(table.loc[r], col) if lo in table.columns and hi in table.columns else None
+            cells.append(iv.format(digits=digits) if iv is not None else "" if pd.isna(v) else f"{float(v):.{digits}f}")
         out[name] = cells
     return out
 
