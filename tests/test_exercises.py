@@ -129,11 +129,16 @@ def _library_answers():
         (ex.check_jaccard, lambda g, p: jaccard(g, p)),
         (ex.check_recall_decay, lambda v: db_statistics(v)),
         (ex.check_natural_sort, lambda names: sorted(names, key=natural_key)),
-        (ex.check_temporal_iou, lambda m: float(np.mean(jaccard(m[1:], m[:-1])))),
     ]
 
 
-@pytest.mark.parametrize("index", range(14))
+def test_a_building_block_from_an_earlier_notebook_stays_allowed():
+    from dattt_nb.metrics import jaccard
+
+    assert ex.check_temporal_iou(lambda m: float(np.mean(jaccard(m[1:], m[:-1])))).correct  # 09.2 may use 08's J
+
+
+@pytest.mark.parametrize("index", range(13))
 def test_an_answer_that_calls_the_library_fails_its_check(index):
     check, answer = _library_answers()[index]
     got = check(answer)
