@@ -320,11 +320,12 @@ def compute_fig5(settings: Settings, epochs=None, n_videos: int = 2) -> pd.DataF
     on the first ``n_videos`` of each split (0: all); epoch 0 is No TTT."""
     from dattt_nb.ttt import report
 
-    rows = report.fig5_rows("loop", run(settings, "loop", "depth", n_videos=n_videos))
+    none = run(settings, "none", n_videos=n_videos)
+    rows = report.fig5_rows("loop", run(settings, "loop", "depth", n_videos=n_videos), base=none)
     for strategy in ("naive", "momentum"):
         for e in fig5_epoch_counts(settings, epochs):
-            rows += report.fig5_rows(strategy, run(settings, strategy, "depth", epochs=e, n_videos=n_videos))
-    return report.fig5_table(rows, report.fig5_rows("none", run(settings, "none", n_videos=n_videos)))
+            rows += report.fig5_rows(strategy, run(settings, strategy, "depth", epochs=e, n_videos=n_videos), base=none)
+    return report.fig5_table(rows, report.fig5_rows("none", none))
 
 
 def fig5(settings: Settings, refresh: bool = False, epochs=None, n_videos: int = 2) -> pd.DataFrame:

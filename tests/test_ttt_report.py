@@ -194,3 +194,23 @@ def test_compare_splits_carries_a_bootstrap_interval_per_split():
     assert df.loc["fbms", "dJ_lo"] < 0 < df.loc["fbms", "dJ_hi"]  # one video lost 10, one gained 10
     assert report.change_word(report.row_interval(df.loc["davis"])) == "improves"
     assert report.change_word(report.row_interval(df.loc["fbms"])) == "does not clearly change"
+
+
+def test_fig5_rows_carry_the_interval_of_each_change():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    def res(js, passes=None):
+        return SimpleNamespace(epochs=1, videos=[SimpleNamespace(J=j, pass_J=np.array(passes[i]) if passes else None)
+                                                 for i, j in enumerate(js)])
+    base = {"mcl": res([0.5, 0.6])}
+    loop = {"mcl": res([0.52, 0.6], passes=[[[0.51, 0.51], [0.52, 0.52]], [[0.6, 0.6], [0.6, 0.6]]])}
+    rows = report.fig5_rows("loop", loop, base=base)
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert rows[1]["dJ"] == pytest.approx(1.0) and rows[1]["dJ_lo"] <= 1.0 <= rows[1]["dJ_hi"]
+    table = report.fig5_table(rows, report.fig5_rows("none", base))
+    assert {"dJ_lo", "dJ_hi"} <= set(table.columns)
+    fig = plots.plot_j_vs_epoch(table, splits=("mcl",), note="Fig. 5 on a subset")
+    assert fig._suptitle.get_text() == "Fig. 5 on a subset"
+    assert all(float(t).is_integer() for t in fig.axes[0].get_xticks())

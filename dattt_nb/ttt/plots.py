@@ -87,7 +87,9 @@ def plot_j_vs_epoch(fig5: pd.DataFrame, splits=("mean_shifted", CLEAN_SPLIT), ax
     epochs on the horizontal axis; ``note`` (e.g. which videos the curves use) goes on the figure's face.
 
     Every panel's vertical axis spans at least ``min_span`` (J ×100), the same in every panel, so changes of a
-    fraction of a point — within the noise of a split of a few videos — are not stretched into an effect.
+    fraction of a point — within the noise of a split of a few videos — are not stretched into an effect. Rows that
+    carry ``dJ_lo`` / ``dJ_hi`` (:func:`dattt_nb.ttt.report.fig5_rows` with ``base``) get the 95 % interval of
+    their change from No TTT as error bars.
     """
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
@@ -109,6 +111,10 @@ def plot_j_vs_epoch(fig5: pd.DataFrame, splits=("mean_shifted", CLEAN_SPLIT), ax
             if len(g):
                 color, marker, line = style[strategy]
                 ax.plot(g["epoch"], g["J"], marker=marker, ls=line, color=color, label=STRATEGY_LABELS[strategy])
+                if {"dJ", "dJ_lo", "dJ_hi"} <= set(g.columns) and g["dJ_lo"].notna().any():  # 95 % interval of ΔJ
+                    k = g[g["dJ_lo"].notna()]
+                    ax.errorbar(k["epoch"], k["J"], yerr=[k["dJ"] - k["dJ_lo"], k["dJ_hi"] - k["dJ"]], fmt="none",
+                                ecolor=color, alpha=0.6, capsize=3)
         ax.set_xlabel("epochs (steps per frame for N / MWI, passes for LTV)")
         ax.set_ylabel("J × 100")
         title = {"mean_shifted": "mean of the shifted splits", "mean": "mean of all splits"}.get(split,

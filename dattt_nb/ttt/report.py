@@ -185,18 +185,31 @@ def table3_deltas(table: pd.DataFrame, measure: str = "J") -> pd.DataFrame:
     return out.astype(float).round(2)
 
 
-def fig5_rows(strategy: str, by_split: dict[str, TTTResult], epochs: int | None = None) -> list[dict]:
-    """Fig. 5 rows (strategy, epoch, split, J ×100): LTV gives one row per pass; N / MWI one row at ``epochs``."""
+def fig5_rows(strategy: str, by_split: dict[str, TTTResult], epochs: int | None = None,
+              base: dict[str, TTTResult] | None = None) -> list[dict]:
+    """Fig. 5 rows (strategy, epoch, split, J ×100): LTV gives one row per pass; N / MWI one row at ``epochs``.
+    With ``base`` (No TTT on the same videos) each row also holds the change ``dJ`` and its 95 % bootstrap interval
+    over the split's videos (``dJ_lo``, ``dJ_hi``)."""
+    from dattt_nb.stats import paired_delta_ci
+
     rows = []
     for split, res in by_split.items():
+        before = None if base is None else [100 * v.J for v in base[split].videos]
+
+        def row(epoch, per_video):
+            out = dict(strategy=strategy, epoch=epoch, split=split, J=float(np.nanmean(per_video)))
+            if before is not None and len(before) == len(per_video):
+                iv = paired_delta_ci(per_video, before)
+                out.update(dJ=iv.mean, dJ_lo=iv.lo, dJ_hi=iv.hi)
+            return out
+
         if strategy == "loop":
             passes = np.stack([np.nanmean(v.pass_J, axis=1) for v in res.videos])  # (videos, passes)
             for e in range(passes.shape[1]):
-                rows.append(dict(strategy=strategy, epoch=e + 1, split=split, J=100 * float(np.nanmean(passes[:, e]))))
+                rows.append(row(e + 1, 100 * passes[:, e]))
         else:
             e = res.epochs if epochs is None else epochs
-            rows.append(dict(strategy=strategy, epoch=0 if strategy == "none" else e, split=split,
-                             J=100 * float(np.nanmean([v.J for v in res.videos]))))
+            rows.append(row(0 if strategy == "none" else e, [100 * v.J for v in res.videos]))
     return rows
 
 
@@ -215,8 +228,9 @@ def fig5_table(rows: list[dict], none_rows: list[dict] | None = None) -> pd.Data
             means.append(dict(strategy=strategy, epoch=epoch, split="mean_shifted", J=sh["J"].mean()))
     df = pd.concat([df, pd.DataFrame(means)], ignore_index=True)
     df["label"] = df["strategy"].map(STRATEGY_LABELS)
+    extra = [c for c in ("dJ", "dJ_lo", "dJ_hi") if c in df.columns]  # intervals when the rows carry them
     return df.sort_values(["strategy", "split", "epoch"]).reset_index(drop=True)[["strategy", "label", "epoch",
-                                                                                   "split", "J"]]
+                                                                                   "split", "J"] + extra]
 
 
 # --- the schedule of steps -----------------------------------------------------------------------
