@@ -354,10 +354,37 @@ def _cmd_bundle_import(args) -> int:
     return 0
 
 
+# --- report ------------------------------------------------------------------------------------------------------
+
+def _add_report(subparsers) -> None:
+    p = subparsers.add_parser("report", help="the README's results block from a run (runs/<profile>/results_block.md)")
+    p.add_argument("--profile", help="named profile whose run to read (default: $DATTT_PROFILE or tiny)")
+    p.add_argument("--readme", help="also write the block between the results markers of this README")
+    p.set_defaults(func=_cmd_report)
+
+
+def _cmd_report(args) -> int:
+    from .config import default_profile, run_dir
+    from .summary import results_block, update_readme
+    from .utils import atomic_path
+
+    folder = run_dir(args.profile or default_profile())
+    if not (folder / "results").is_dir():
+        raise FileNotFoundError(f"{folder / 'results'}: no results for this profile yet; run `make tutorial` first")
+    block = results_block(folder)
+    out = folder / "results_block.md"
+    with atomic_path(out) as tmp:
+        tmp.write_text(block)
+    print(f"results block: {out}")
+    if args.readme:
+        print(f"updated {update_readme(args.readme, block)}")
+    return 0
+
+
 # --- entry point -------------------------------------------------------------------------------------------------
 
 COMMANDS: list[Callable] = [_add_run, _add_prepare, _add_prepare_real, _add_import_official, _add_download,
-                            _add_delegates, _add_segment, _add_eval, _add_bundle]
+                            _add_delegates, _add_segment, _add_eval, _add_bundle, _add_report]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,7 +22,8 @@ class Settings:
     """All knobs of the series. Field comments are the documentation (``describe`` prints them)."""
 
     profile: str = "tiny"  # name of the profile these settings came from
-    seed: int = 0  # global seed (data generation, training, TTT)
+    seed: int = 0  # model seed: initialisation, training batches and augmentation, TTT views
+    data_seed: int = 0  # benchmark seed: which synthetic clips are drawn (another `seed` keeps the same videos)
     device: str = "auto"  # "auto" picks cuda when available, else cpu
 
     # --- data (dattt_nb.data) ---
@@ -69,7 +70,12 @@ class Settings:
     extra: dict = field(default_factory=dict)  # free-form, recorded: pretrained_file (local ImageNet weights), roots
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Every setting; ``data_seed`` only when it differs from ``seed``, so that the records and keys of runs made
+        before the two seeds were separated (where ``seed`` drew the clips too) stay the same."""
+        out = dataclasses.asdict(self)
+        if out["data_seed"] == out["seed"]:
+            del out["data_seed"]
+        return out
 
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -115,6 +121,7 @@ class SettingError(ValueError):
 # Each entry: (check, what is expected). Types come from the annotations of :class:`Settings`.
 RANGES: dict[str, tuple[Any, str]] = {
     "seed": (lambda v: v >= 0, "an integer >= 0"),
+    "data_seed": (lambda v: v >= 0, "an integer >= 0"),
     "image_size": (lambda v: v >= 16, "an integer >= 16"),
     "frames_per_video": (lambda v: v >= 2, "an integer >= 2"),
     "long_video_frames": (lambda v: v >= 2, "an integer >= 2"),

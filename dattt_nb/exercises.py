@@ -8,6 +8,7 @@ Every check is cheap (tiny tensors, a 32 px model, a few TTT steps): seconds on 
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 from dataclasses import dataclass, field
@@ -56,29 +57,77 @@ class _Crashed(Exception):
     pass
 
 
+# --- hidden checks: the library's reference may not run while the student's function does --------------------
+
+_MARK = "dattt-exercise: reference called"
+_FORBIDDEN: list = []  # the references of the check now running (set by _run)
+
+
+def _stub_code(name: str):
+    """The code of a function that raises at once, naming ``name`` (swapped into a reference while it is forbidden)."""
+    scope: dict = {}
+    exec(f"def _stub(*args, **kwargs):\n    raise RuntimeError({(_MARK + ' ' + name)!r})\n", scope)  # noqa: S102
+    return scope["_stub"].__code__
+
+
+@contextlib.contextmanager
+def forbidden(*references: Callable):
+    """While the block runs, every call of one of ``references`` raises — however the caller got hold of it
+    (``import``, ``from … import``, an alias, a method): the function's code object is swapped, then put back."""
+    swapped = []
+    for ref in references:
+        fn = getattr(ref, "__func__", ref)
+        code = getattr(fn, "__code__", None)
+        if code is None or code.co_freevars:  # a closure's code cannot be swapped; no library reference is one
+            continue
+        swapped.append((fn, code))
+        fn.__code__ = _stub_code(fn.__name__)
+    try:
+        yield
+    finally:
+        for fn, code in swapped:
+            fn.__code__ = code
+
+
+def _reference_used(err: BaseException) -> str | None:
+    text = str(err)
+    return text.split(_MARK, 1)[1].strip() if _MARK in text else None
+
+
 def _call(fn: Callable | None, *args, **kwargs):
-    """Call a student's function; a stub (NotImplementedError, None, ...) raises _NotAttempted."""
+    """Call a student's function with the check's references forbidden; a stub (NotImplementedError, None, ...)
+    raises _NotAttempted."""
     if fn is None or fn is Ellipsis:
         raise _NotAttempted
     try:
-        out = fn(*args, **kwargs)
+        with forbidden(*_FORBIDDEN):
+            out = fn(*args, **kwargs)
     except NotImplementedError:
         raise _NotAttempted from None
     except Exception as err:  # the student's code failed: say how, do not crash the notebook
+        used = _reference_used(err)
+        if used:
+            raise _Crashed(f"your function calls the library's `{used}`: the exercise is to write it yourself "
+                           "(the check forbids the reference while your code runs)") from None
         raise _Crashed(f"your function raised {type(err).__name__}: {err}") from None
     if out is Ellipsis:
         raise _NotAttempted
     return out
 
 
-def _run(name: str, body: Callable[[], tuple[list[str], list[str]]]) -> Feedback:
-    """Run a check body that returns (problems, notes); stubs and crashes become feedback."""
+def _run(name: str, body: Callable[[], tuple[list[str], list[str]]], forbid=()) -> Feedback:
+    """Run a check body that returns (problems, notes); stubs and crashes become feedback. ``forbid``: the library
+    functions that answer the exercise, made to raise whenever the student's function runs (:func:`forbidden`)."""
+    saved = list(_FORBIDDEN)
+    _FORBIDDEN[:] = list(forbid)
     try:
         problems, notes = body()
     except _NotAttempted:
         return Feedback(name, NOT_ATTEMPTED)
     except _Crashed as err:
         return Feedback(name, "wrong", [str(err)])
+    finally:
+        _FORBIDDEN[:] = saved
     return Feedback(name, "wrong" if problems else "correct", problems, notes)
 
 
@@ -153,7 +202,7 @@ def check_endpoint_error(fn: Callable) -> Feedback:
             problems.append("identical flows must have error 0")
         return problems, []
 
-    return _run("01.1 end-point error", body)
+    return _run("01.1 end-point error", body, forbid=(endpoint_error,))
 
 
 def check_normalize_depth(fn: Callable) -> Feedback:
@@ -182,7 +231,7 @@ def check_normalize_depth(fn: Callable) -> Feedback:
             problems.append("valid depths should be depth / max, clipped to [eps, 1]")
         return problems, []
 
-    return _run("01.2 depth normalisation", body)
+    return _run("01.2 depth normalisation", body, forbid=(normalize_depth,))
 
 
 # --- notebook 02: the losses of eq. 2 --------------------------------------------------------------------------
@@ -233,7 +282,7 @@ def check_silog(fn: Callable) -> Feedback:
                                 "training needs its gradient")
         return problems, notes
 
-    return _run("02.1 SILog (eq. 2)", body)
+    return _run("02.1 SILog (eq. 2)", body, forbid=(silog_loss,))
 
 
 def check_joint_loss(fn: Callable) -> Feedback:
@@ -263,7 +312,7 @@ def check_joint_loss(fn: Callable) -> Feedback:
                 break
         return problems, []
 
-    return _run("02.2 joint loss (eq. 2)", body)
+    return _run("02.2 joint loss (eq. 2)", body, forbid=(joint_loss,))
 
 
 # --- notebook 03: the modulation layer (eq. 3) -----------------------------------------------------------------
@@ -284,6 +333,7 @@ def _modulation_layer(seed: int = 0, dim: int = 4):
 def check_modulation(fn: Callable) -> Feedback:
     """Exercise 03.1: eq. 3 with a trained layer's parts: s = ReLU(conv([D_d, D_m])), α = conv_α(s), β = conv_β(s),
     D_m ← α ⊙ D_m + β; compared with :class:`~dattt_nb.models.modulation.ScaleModulation`."""
+    from dattt_nb.models.modulation import ScaleModulation
 
     def body():
         layer, depth_embed, mask_embed = _modulation_layer()
@@ -312,7 +362,8 @@ def check_modulation(fn: Callable) -> Feedback:
                     return [hint], []
             return [f"values differ from the layer's output (max |diff| {float((got - want).abs().max()):.3g})"], []
 
-    return _run("03.1 depth-aware modulation (eq. 3)", body)
+    return _run("03.1 depth-aware modulation (eq. 3)", body,
+                forbid=(ScaleModulation.forward, ScaleModulation.coefficients))
 
 
 def check_identity_init(fn: Callable) -> Feedback:
@@ -375,22 +426,29 @@ def _engine(lr: float = 1e-2):
     return engine
 
 
-def _strategy_run(strategy: Callable, epochs: int):
-    """(predictions as [(pass, t, mask)], number of steps) of a strategy on the exercise video."""
+def _strategy_run(strategy: Callable, epochs: int, student: bool = True):
+    """(predictions as [(pass, t, mask)], number of steps) of a strategy on the exercise video; a ``student``'s
+    strategy runs with the library's strategies forbidden."""
     _, video = _ttt_setup()
     engine = _engine()
     with torch.random.fork_rng(devices=[]):  # stochastic depth draws from the global stream, as in run_video
         torch.manual_seed(engine.seed)
         try:
-            out = strategy(engine, video, epochs)
-            if out is None:
-                raise _NotAttempted
-            preds = [(p[0], int(p[1]), p[2].detach().float()) for p in out]
+            with forbidden(*(_FORBIDDEN if student else ())):
+                out = strategy(engine, video, epochs)
+                if out is None:
+                    raise _NotAttempted
+                preds = [(p[0], int(p[1]), p[2].detach().float()) for p in out]
         except NotImplementedError:
             raise _NotAttempted from None
         except _NotAttempted:
             raise
         except Exception as err:
+            used = _reference_used(err)
+            if used:
+                raise _Crashed(f"your strategy calls the library's `{used}`: the exercise is to write the schedule "
+                               "yourself on the engine (engine.reset, engine.optimizer, engine.step, "
+                               "engine.predict)") from None
             raise _Crashed(f"your strategy raised {type(err).__name__}: {err}") from None
     return preds, len(engine.steps)
 
@@ -399,7 +457,7 @@ def _strategy_run(strategy: Callable, epochs: int):
 def _library_run(name: str, epochs: int):
     from dattt_nb.ttt.strategies import STRATEGIES
 
-    return _strategy_run(STRATEGIES[name], epochs)
+    return _strategy_run(STRATEGIES[name], epochs, student=False)
 
 
 def _same_predictions(a, b) -> bool:
@@ -416,7 +474,10 @@ STRATEGY_HINTS = {
 
 
 def _check_strategy(name: str, label: str, fn: Callable, rules: str) -> Feedback:
-    from dattt_nb.ttt.strategies import n_predictions
+    from dattt_nb.ttt.strategies import STRATEGIES, n_predictions
+
+    for other in STRATEGIES:  # the library's runs are computed before the student's, with nothing forbidden
+        _library_run(other, 2)
 
     def body():
         _, video = _ttt_setup()
@@ -446,7 +507,7 @@ def _check_strategy(name: str, label: str, fn: Callable, rules: str) -> Feedback
                             "(engine.reset()) and when you create the optimizer (engine.optimizer())")
         return problems, []
 
-    return _run(f"{label} on the engine", body)
+    return _run(f"{label} on the engine", body, forbid=tuple(STRATEGIES.values()))
 
 
 def check_naive(fn: Callable) -> Feedback:
@@ -497,7 +558,7 @@ def check_consistency(fn: Callable) -> Feedback:
             problems.append(f"two identical (e.g. flat) maps must cost 0 — that is the trivial solution; got {flat:.3g}")
         return problems, []
 
-    return _run("04.2 depth consistency (eq. 4)", body)
+    return _run("04.2 depth consistency (eq. 4)", body)  # SILog of notebook 02 is a building block here
 
 
 def check_photometric_shift(fn: Callable) -> Feedback:
@@ -599,10 +660,10 @@ def check_collapse_reading(run: str | None, cause: str | None) -> Feedback:
         elif c == "pairs":
             problems.append("more pairs average the gradient but do not slow the drift; the early study saw the "
                             "collapse grow with the learning rate — lower it first")
-        notes = ["fewer passes also help (the drift accumulates with steps)"] if c == "epochs" else []
-        if c == "epochs" and not problems:
-            notes.append("the first knob is the learning rate: the collapse speeds up with it")
-        return problems, notes
+        elif c == "epochs":
+            problems.append("fewer passes shorten the drift but do not slow it; the first knob is the learning rate, "
+                            "which sets how fast each step pulls the depth map flat")
+        return problems, []
 
     return _run("06.2 reading the collapse monitor", body)
 
@@ -633,7 +694,7 @@ def check_binary_entropy(fn: Callable) -> Feedback:
             problems.append(f"logit 0 (p = 0.5) is the most uncertain: ln 2 ≈ 0.693, got {zero:.4g}")
         return problems, []
 
-    return _run("07.1 TENT's entropy", body)
+    return _run("07.1 TENT's entropy", body, forbid=(binary_entropy,))
 
 
 def check_rotate_batch(fn: Callable) -> Feedback:
@@ -664,7 +725,7 @@ def check_rotate_batch(fn: Callable) -> Feedback:
                 problems.append("rotated images differ: rotate the spatial dims (-2, -1) by k × 90°")
         return problems, []
 
-    return _run("07.2 rotation batch (TTT-Rot)", body)
+    return _run("07.2 rotation batch (TTT-Rot)", body, forbid=(rotate_batch,))
 
 
 # --- notebook 08: the DAVIS measures ---------------------------------------------------------------------------
@@ -692,7 +753,7 @@ def check_jaccard(fn: Callable) -> Feedback:
                 break
         return problems, []
 
-    return _run("08.1 region similarity J", body)
+    return _run("08.1 region similarity J", body, forbid=(jaccard,))
 
 
 def check_recall_decay(fn: Callable) -> Feedback:
@@ -723,7 +784,7 @@ def check_recall_decay(fn: Callable) -> Feedback:
                 break
         return problems, []
 
-    return _run("08.2 mean, recall, decay", body)
+    return _run("08.2 mean, recall, decay", body, forbid=(db_statistics,))
 
 
 # --- notebook 09: a real video ---------------------------------------------------------------------------------
@@ -733,16 +794,24 @@ def check_natural_sort(fn: Callable) -> Feedback:
     from dattt_nb.data.layout import natural_key
 
     def body():
-        names = ["frame10.jpg", "frame9.jpg", "frame1.jpg", "frame100.jpg", "frame2.jpg", "frame11.jpg"]
-        got = _call(fn, list(names))
-        want = sorted(names, key=natural_key)
-        if list(got) == want:
-            return [], []
-        if list(got) == sorted(names):
-            return ["that is plain string order (frame10 before frame9): compare the numbers as numbers"], []
-        return [f"got {list(got)}, expected {want}"], []
+        cases = [["frame10.jpg", "frame9.jpg", "frame1.jpg", "frame100.jpg", "frame2.jpg", "frame11.jpg"],
+                 ["b2.png", "a10.png", "a9.png"],  # the name comes first: a sort on (length, name) fails here
+                 ["shot2_f10.png", "shot10_f1.png", "shot2_f9.png", "shot1_f20.png"],  # several numbers per name
+                 ["x.jpg"], []]
+        for names in cases:
+            got = list(_call(fn, list(names)))
+            want = sorted(names, key=natural_key)
+            if got == want:
+                continue
+            if got == sorted(names):
+                return ["that is plain string order (frame10 before frame9): compare the numbers as numbers"], []
+            if got == sorted(names, key=lambda n: (len(n), n)):
+                return [f"sorting by (length, name) only works when every name has the same prefix: {names} "
+                        f"should give {want}, got {got}; split each name into text and numbers"], []
+            return [f"{names}: got {got}, expected {want}"], []
+        return [], []
 
-    return _run("09.1 natural frame order", body)
+    return _run("09.1 natural frame order", body, forbid=(natural_key,))
 
 
 def check_temporal_iou(fn: Callable) -> Feedback:
@@ -766,4 +835,93 @@ def check_temporal_iou(fn: Callable) -> Feedback:
             problems.append("a mask that never changes must score 1")
         return problems, []
 
-    return _run("09.2 temporal stability", body)
+    return _run("09.2 temporal stability", body)  # J of notebook 08 is a building block here
+
+
+# --- reading this run's results (notebooks 04–07): graded against the run's own numbers ------------------------
+
+def _shifted_rows(by_split) -> list[str]:
+    from dattt_nb.splits import shifted
+
+    return shifted([s for s in by_split.index if s not in ("mean", "mean_shifted")])
+
+
+def check_splits_improved(answer, by_split) -> Feedback:
+    """Exercise 04.3: on how many test splits did the strategy raise mean J (``dJ`` > 0 in the per-split table)?"""
+
+    def body():
+        if answer in (None, "", Ellipsis):
+            raise _NotAttempted
+        splits = [s for s in by_split.index if s not in ("mean", "mean_shifted")]
+        truth = int((by_split.loc[splits, "dJ"].astype(float) > 0).sum())
+        try:
+            got = int(answer)
+        except (TypeError, ValueError):
+            return [f"answer with a whole number of splits (0–{len(splits)})"], []
+        if got != truth:
+            return [f"count the rows of the per-split table (not the mean rows) whose `dJ` is above zero: "
+                    f"{got} is not what this run printed"], []
+        return [], [f"{truth} of {len(splits)} splits; whether that means anything is what the interval says"]
+
+    return _run("04.3 reading the per-split table", body)
+
+
+def check_interval_reading(answer, by_split) -> Feedback:
+    """Exercise 05.3: does the 95 % interval of the change on the shifted splits (``mean_shifted``: ``dJ_lo`` …
+    ``dJ_hi``) contain zero — "yes" or "no"?"""
+
+    def body():
+        if answer in (None, "", Ellipsis):
+            raise _NotAttempted
+        row = "mean_shifted" if "mean_shifted" in by_split.index else "mean"
+        lo, hi = float(by_split.loc[row, "dJ_lo"]), float(by_split.loc[row, "dJ_hi"])
+        truth = "yes" if lo <= 0 <= hi else "no"
+        got = str(answer).strip().lower()
+        if got not in ("yes", "no"):
+            return ['answer "yes" or "no"'], []
+        if got != truth:
+            return [f"read the `{row}` row: is zero between `dJ_lo` and `dJ_hi`?"], []
+        return [], ["an interval that contains zero means this run cannot tell a gain from a loss"
+                    if truth == "yes" else "the whole interval is on one side of zero: a measured effect"]
+
+    return _run("05.3 reading an interval", body)
+
+
+def check_verdict_choice(answer, by_split) -> Feedback:
+    """Exercise 06.3: which statement does this run support about TTT-LTV on the shifted splits? "a" it improves
+    J (interval above 0), "b" no measured change (interval contains 0), "c" it lowers J (interval below 0)."""
+
+    def body():
+        if answer in (None, "", Ellipsis):
+            raise _NotAttempted
+        row = "mean_shifted" if "mean_shifted" in by_split.index else "mean"
+        lo, hi = float(by_split.loc[row, "dJ_lo"]), float(by_split.loc[row, "dJ_hi"])
+        truth = "a" if lo > 0 else "c" if hi < 0 else "b"
+        got = str(answer).strip().lower()[:1]
+        if got not in ("a", "b", "c"):
+            return ['answer "a", "b" or "c"'], []
+        if got != truth:
+            return ["the verdict reads the interval, not the mean: where do `dJ_lo` and `dJ_hi` of the shifted "
+                    "splits lie relative to zero?"], []
+        return [], []
+
+    return _run("06.3 what the run supports", body)
+
+
+def check_pretext_reading(answer, pretext) -> Feedback:
+    """Exercise 07.3: which of TTT-Rot / TTT-MAE learned its pretext task in this run (a list, maybe empty)?"""
+
+    def body():
+        if answer is None or answer is Ellipsis:
+            raise _NotAttempted
+        names = [answer] if isinstance(answer, str) else list(answer)
+        got = {str(n).strip().lower() for n in names if str(n).strip()}
+        truth = {str(m).lower() for m in pretext.index if bool(pretext.loc[m, "learned"])}
+        unknown = got - {str(m).lower() for m in pretext.index}
+        if unknown:
+            return [f"name methods of the pretext table ({', '.join(pretext.index)}), not {sorted(unknown)}"], []
+        if got != truth:
+            return ["a task is learned only when the whole interval (`lo` … `hi`) is above `chance`"], []
+        return [], ["a method whose task was not learned gets no rank: its gradient says nothing about the frame"]
+
+    return _run("07.3 which pretext task was learned", body)

@@ -482,7 +482,7 @@ def evaluate_folder(gt_root: str | Path, pred_root: str | Path, bound_th: float 
     evaluated frames.
     """
     import pandas as pd
-    from tqdm.auto import tqdm
+    from dattt_nb.utils import progress
 
     gt_root, pred_root = Path(gt_root), Path(pred_root)
     if not pred_root.is_dir():
@@ -501,7 +501,7 @@ def evaluate_folder(gt_root: str | Path, pred_root: str | Path, bound_th: float 
                          f"video(s) in {ann}: {', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}; "
                          "predict them, or pass --allow-missing to score only the others")
     rows = {}
-    for name in tqdm(list(pred_videos), desc="evaluate", unit="video"):
+    for name in progress(list(pred_videos), desc="evaluate", unit="video"):
         gt, pred = _load_pair(gt_videos[name], pred_videos[name])
         res = evaluate_video(gt, pred, bound_th=bound_th)
         rows[name] = {k: v for k, v in res.items() if not isinstance(v, np.ndarray)}

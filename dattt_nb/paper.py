@@ -179,15 +179,17 @@ def table1_effects(table: pd.DataFrame, backbone: str = "MiT-b1",
     return out
 
 
-def plot_deltas_vs_paper(table: pd.DataFrame, settings, measure: str = "J", backbone: str = "MiT-b1"):
+def plot_deltas_vs_paper(table: pd.DataFrame, settings, measure: str = "J", backbone: str = "MiT-b1",
+                         noise: float | None = None, noise_label: str = "training-seed spread"):
     """Table 3 as bars: the change made by TTT-N / MWI / LTV per test split, ours (left) and the paper's (right).
 
-    Both panels share one vertical scale, and a grey band marks ±0.5 J (×100), the noise of a split of a few videos,
-    so that our changes of a few tenths of a point are not drawn as large as the paper's of several points.
+    Both panels share one vertical scale, so that our changes of a few tenths of a point are not drawn as large as
+    the paper's of several points; our bars carry their 95 % bootstrap interval over the split's videos when the
+    table holds it (``<split>_J_lo`` / ``_hi``), and ``noise`` (J ×100, e.g. the measured training-seed spread)
+    draws a grey band; the paper's bars have no interval (it publishes none).
     """
     import matplotlib.pyplot as plt
 
-    from dattt_nb.ttt.report import NOISE_J
     from dattt_nb.viz import noise_band
 
     rows = ["naive_delta", "momentum_delta", "loop_delta"]
@@ -198,10 +200,17 @@ def plot_deltas_vs_paper(table: pd.DataFrame, settings, measure: str = "J", back
     x = np.arange(len(TEST_SPLITS))
     for ax, df, title in ((axes[0], ours, ours_label(settings)), (axes[1], paper, paper_label(backbone))):
         for i, r in enumerate(rows):
-            ax.bar(x + (i - 1) * 0.27, df.loc[r, list(TEST_SPLITS)].astype(float), 0.27, color=colors[r],
-                   label=STRATEGY_LABELS[r.removesuffix("_delta")])
+            ys = df.loc[r, list(TEST_SPLITS)].astype(float).to_numpy()
+            ax.bar(x + (i - 1) * 0.27, ys, 0.27, color=colors[r], label=STRATEGY_LABELS[r.removesuffix("_delta")])
+            bounds = [f"{s}_{measure}_{b}" for b in ("lo", "hi") for s in TEST_SPLITS]
+            if df is ours and r in table.index and all(c in table.columns for c in bounds):
+                lo = table.loc[r, bounds[:len(TEST_SPLITS)]].astype(float).to_numpy()
+                hi = table.loc[r, bounds[len(TEST_SPLITS):]].astype(float).to_numpy()
+                ax.errorbar(x + (i - 1) * 0.27, ys, yerr=[ys - lo, hi - ys], fmt="none", ecolor="#263238", lw=0.8,
+                            capsize=2)
         ax.axhline(0, color="k", lw=0.8)
-        noise_band(ax, NOISE_J, f"±{NOISE_J:g}: noise of a split")
+        if noise is not None and df is ours:
+            noise_band(ax, noise, f"±{noise:.2f}: {noise_label}")
         ax.set_xticks(x, [split_label(s) for s in TEST_SPLITS], fontsize=8)
         ax.set_ylabel(f"change in {measure} × 100 (vs No TTT)")
         ax.set_title(title, fontsize=9)

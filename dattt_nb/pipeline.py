@@ -218,7 +218,8 @@ def run_pipeline(profile: str | None = None, only: list[str] | None = None, para
     }
     manifest_path = run_dir / MANIFEST
     env = {"MPLBACKEND": "module://matplotlib_inline.backend_inline",  # figures stay in the executed notebooks
-           "DATTT_RUNS": str(root), config.PROFILE_ENV: profile}
+           "DATTT_RUNS": str(root), config.PROFILE_ENV: profile,
+           "TQDM_DISABLE": "1"}  # executed notebooks are read by a class: no progress bars in their outputs
     if jobs > 1:  # each kernel its share of the cores (torch reads OMP_NUM_THREADS when it starts)
         env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
 

@@ -223,6 +223,11 @@ def table1_rows(by_variant: pd.DataFrame) -> pd.DataFrame:
                if f"{s}_J{suffix}" in by_variant.columns}
         if row and all(math.isnan(v) for v in row.values()):
             continue
+        if ttt == "yes":  # the change TTT made, with its 95 % interval over the videos (notebook 07)
+            for s in TEST_SPLITS:
+                for part in ("dJ", "dJ_lo", "dJ_hi", "dJ_n"):
+                    if f"{s}_{part}" in by_variant.columns:
+                        row[f"{s}_{part}"] = float(by_variant.loc[variant, f"{s}_{part}"])
         shifted = [row[f"{s}_J"] for s in TEST_SPLITS if s != CLEAN_SPLIT and f"{s}_J" in row]
         row.update(shifted_J=float(np.mean(shifted)) if shifted else math.nan, mean_J=float(np.mean(list(
             row[f"{s}_J"] for s in TEST_SPLITS if f"{s}_J" in row))))
@@ -315,11 +320,12 @@ def compute_fig5(settings: Settings, epochs=None, n_videos: int = 2) -> pd.DataF
     on the first ``n_videos`` of each split (0: all); epoch 0 is No TTT."""
     from dattt_nb.ttt import report
 
-    rows = report.fig5_rows("loop", run(settings, "loop", "depth", n_videos=n_videos))
+    none = run(settings, "none", n_videos=n_videos)
+    rows = report.fig5_rows("loop", run(settings, "loop", "depth", n_videos=n_videos), base=none)
     for strategy in ("naive", "momentum"):
         for e in fig5_epoch_counts(settings, epochs):
-            rows += report.fig5_rows(strategy, run(settings, strategy, "depth", epochs=e, n_videos=n_videos))
-    return report.fig5_table(rows, report.fig5_rows("none", run(settings, "none", n_videos=n_videos)))
+            rows += report.fig5_rows(strategy, run(settings, strategy, "depth", epochs=e, n_videos=n_videos), base=none)
+    return report.fig5_table(rows, report.fig5_rows("none", none))
 
 
 def fig5(settings: Settings, refresh: bool = False, epochs=None, n_videos: int = 2) -> pd.DataFrame:
@@ -451,6 +457,28 @@ def collect(settings: Settings, refresh: bool = False) -> dict[str, pd.DataFrame
     return {"table1": table1(settings, refresh), "table3": table3(settings, refresh),
             "table4": table4(settings, refresh), "fig5": fig5(settings, refresh),
             "per_video": per_video(settings, refresh), "mean_recall_decay": mean_recall_decay(settings)}
+
+
+def videos_note(table: pd.DataFrame) -> str:
+    """Which test videos a saved table used, from its meta (``videos_per_split``): every table and figure of
+    notebook 08 says it on its face, so that numbers from different subsets are never read as one."""
+    per = (table.attrs.get("meta") or {}).get("videos_per_split", "all")
+    if per in ("all", 0, "0", None):
+        return "all test videos"
+    return f"a subset: the first {per} videos of each split"
+
+
+def table1_ttt_changes(t1: pd.DataFrame) -> pd.DataFrame:
+    """Table 1's TTT rows as the change TTT made per split, ``+0.14 [-0.18, +0.68]`` (95 % interval over videos)."""
+    from dattt_nb.ttt.report import stored_interval
+
+    rows = [r for r in t1.index if str(r).endswith("_ttt")]
+    out = {}
+    for r in rows:
+        out[t1.loc[r, "label"] if "label" in t1.columns else r] = {
+            split_label(s): stored_interval(t1.loc[r], f"{s}_dJ").format()
+            for s in TEST_SPLITS if f"{s}_dJ_lo" in t1.columns and pd.notna(t1.loc[r, f"{s}_dJ_lo"])}
+    return pd.DataFrame.from_dict(out, orient="index")
 
 
 def on_all_videos(*tables: pd.DataFrame) -> bool:

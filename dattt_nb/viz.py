@@ -5,7 +5,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+# One colour convention across the series: ground truth green, a prediction (with TTT) red, No TTT blue.
 COLORS = {"result": (1.0, 0.15, 0.15), "baseline": (0.2, 0.5, 1.0), "gt": (0.1, 0.9, 0.2)}
+GT_COLOR, PRED_COLOR = COLORS["gt"], COLORS["result"]
 
 
 def to_hwc(img) -> np.ndarray:
@@ -25,7 +27,7 @@ def _np(x) -> np.ndarray:
     return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
 
 
-def overlay(frame, mask, color=(1.0, 0.0, 0.0), alpha: float = 0.5) -> np.ndarray:
+def overlay(frame, mask, color=COLORS["result"], alpha: float = 0.5) -> np.ndarray:
     """Frame with the mask tinted in ``color`` and its outline drawn opaque: (H, W, 3) float."""
     from skimage.segmentation import find_boundaries
 
@@ -66,7 +68,7 @@ def video_panels(video, t: int) -> dict[str, np.ndarray | None]:
     return dict(frame=frame, mask=mask, flow=flow, depth=depth, annotated=labelled)
 
 
-def show_video_row(video, t: int = 0, axes=None, title: str | None = None, color=(1.0, 0.0, 0.0)):
+def show_video_row(video, t: int = 0, axes=None, title: str | None = None, color=COLORS["gt"]):
     """One row: frame | mask overlay | colour-coded flow | depth (titled panels); returns the figure."""
     import matplotlib.pyplot as plt
 
@@ -225,7 +227,7 @@ def compare_masks(frames: np.ndarray, masks_by_label: Mapping[str, np.ndarray], 
     return fig
 
 
-def plot_mask_grid(video, columns: dict, frames=None, color=(1.0, 0.2, 0.0)):
+def plot_mask_grid(video, columns: dict, frames=None, color=COLORS["result"]):
     """Fig. 1 / Fig. 6 style: one row per frame; columns frame, ground truth, then each named (T, H, W) mask set
     as an overlay titled with its J; returns the figure."""
     import matplotlib.pyplot as plt
@@ -238,7 +240,7 @@ def plot_mask_grid(video, columns: dict, frames=None, color=(1.0, 0.2, 0.0)):
     gt = video.masks.cpu().numpy().astype(bool)
     for r, t in enumerate(frames):
         img = to_hwc(video.frames[t])
-        panels = [(img, f"{video.name} t={t}"), (overlay(img, gt[t], (0.1, 0.8, 0.2)), "ground truth")]
+        panels = [(img, f"{video.name} t={t}"), (overlay(img, gt[t], COLORS["gt"]), "ground truth")]
         for title, masks in columns.items():
             m = masks[t].cpu().numpy().astype(bool) if hasattr(masks, "cpu") else np.asarray(masks[t], bool)
             panels.append((overlay(img, m, color), f"{title}\nJ {jaccard(gt[t], m):.2f}"))

@@ -204,7 +204,7 @@ def ttt_explorer(model, settings, data: dict, **kw) -> TTTExplorer:
 def segment_frame(result, t: int, alpha: float = 0.45) -> dict:
     """Frame ``t`` of a :class:`~dattt_nb.segment.SegmentResult`: {title: (H, W, 3) float panel} with No TTT (blue)
     and the TTT result (red) tinted with opacity ``alpha``, each titled with its J, and the ground truth (green)."""
-    from dattt_nb.viz import overlay, to_hwc
+    from dattt_nb.viz import COLORS, overlay, to_hwc
 
     if not 0 <= t < len(result):
         raise IndexError(f"frame {t} out of range for {result.name} ({len(result)} frames)")
@@ -217,7 +217,7 @@ def segment_frame(result, t: int, alpha: float = 0.45) -> dict:
             j = float(metrics["J_frames"][scored.index(t)]) if t in scored else np.nan
             panels[f"{label} · J {j:.2f}" if np.isfinite(j) else label] = overlay(frame, masks[t], color, alpha)
     if result.gt is not None and (result.annotated is None or result.annotated[t]):
-        panels["ground truth"] = overlay(frame, result.gt[t], (0.1, 0.9, 0.2), alpha)
+        panels["ground truth"] = overlay(frame, result.gt[t], COLORS["gt"], alpha)
     return dict(t=t, panels=panels)
 
 

@@ -28,6 +28,20 @@ def _grade(autograder: Path, notebook: Path, out: Path) -> dict:
     return {t["name"]: (t["score"], t["max_score"]) for t in tests if t.get("max_score") is not None}
 
 
+def _cheat(solution: Path, out: Path) -> Path:
+    """The solution of a1 with SILog answered by a call to the library (``return silog_loss(...)``)."""
+    import nbformat
+
+    nb = nbformat.read(solution, as_version=4)
+    (cell,) = [c for c in nb.cells if c.cell_type == "code" and c.source.lstrip().startswith("def silog(")]
+    cell.source = ("from dattt_nb.losses import silog_loss\n\n\ndef silog(pred, target):\n"
+                   "    return silog_loss(pred, target)\n")
+    path = out / "cheat" / solution.name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """{(name, "solution" | "student"): scores}: every assignment built by otter assign (its solution tests not run
@@ -42,6 +56,9 @@ def graded(tmp_path_factory):
         assert "# BEGIN SOLUTION" not in student.read_text() and "..." in student.read_text()
         for kind, notebook in (("solution", dist / "autograder" / master.name), ("student", student)):
             jobs[master.stem, kind] = (autograder, notebook, out / "graded" / master.stem / kind)
+        if master.stem == "a1_losses":  # an answer that calls the library's reference instead of writing SILog
+            jobs[master.stem, "cheat"] = (autograder, _cheat(dist / "autograder" / master.name, out), out / "graded"
+                                          / master.stem / "cheat")
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = {key: pool.submit(_grade, *job) for key, job in jobs.items()}
         return {key: future.result() for key, future in futures.items()}
@@ -65,3 +82,9 @@ def test_solution_gets_full_marks_and_student_version_zero(graded, name):
     assert solution and all(score == most for score, most in solution.values()), f"solution of {name}: {solution}"
     assert student.keys() == solution.keys(), f"{name}: the student version has other questions"
     assert all(score == 0 for score, _ in student.values()), f"untouched student {name} scored: {student}"
+
+
+def test_an_answer_that_calls_the_library_loses_the_hidden_points(graded):
+    cheat, solution = graded["a1_losses", "cheat"], graded["a1_losses", "solution"]
+    silog = [q for q in cheat if q.startswith("q1")]
+    assert silog and all(cheat[q][0] < solution[q][0] for q in silog), f"calling silog_loss scored {cheat}"

@@ -101,3 +101,82 @@ def test_strategies_on_shift_table():
     assert list(table.index) == ["none", "naive", "momentum"]
     assert table[["J original", "J shifted"]].apply(lambda c: c.between(0, 100)).all().all()
     assert np.allclose(table["shift costs"], table["J shifted"] - table["J original"], atol=0.02)
+
+
+def _library_answers():
+    """Answers that only call the library's reference: each must fail its check (the hidden check forbids it)."""
+    from dattt_nb.data.depth import normalize_depth
+    from dattt_nb.data.flow import endpoint_error
+    from dattt_nb.data.layout import natural_key
+    from dattt_nb.losses import joint_loss, silog_loss
+    from dattt_nb.metrics import db_statistics, jaccard
+    from dattt_nb.models.aux_heads import rotate_batch
+    from dattt_nb.ttt import strategies
+    from dattt_nb.ttt.objectives import binary_entropy
+
+    return [
+        (ex.check_endpoint_error, lambda p, t: endpoint_error(p, t)),
+        (ex.check_normalize_depth, lambda d: normalize_depth(d)),
+        (ex.check_silog, lambda p, t: silog_loss(p, t)),
+        (ex.check_joint_loss, lambda m, d, mask, depth, lam: joint_loss(m, d, mask, depth, lam)),
+        (ex.check_modulation, lambda layer, d, m: layer(d, m)),
+        (ex.check_naive, lambda engine, video, epochs: (yield from strategies.naive(engine, video, epochs))),
+        (ex.check_momentum, lambda engine, video, epochs: (yield from strategies.STRATEGIES["momentum"](engine, video,
+                                                                                                       epochs))),
+        (ex.check_loop, lambda engine, video, epochs: (yield from strategies.loop(engine, video, epochs))),
+        (ex.check_binary_entropy, lambda z: binary_entropy(z)),
+        (ex.check_rotate_batch, lambda x: rotate_batch(x)),
+        (ex.check_jaccard, lambda g, p: jaccard(g, p)),
+        (ex.check_recall_decay, lambda v: db_statistics(v)),
+        (ex.check_natural_sort, lambda names: sorted(names, key=natural_key)),
+    ]
+
+
+def test_a_building_block_from_an_earlier_notebook_stays_allowed():
+    from dattt_nb.metrics import jaccard
+
+    assert ex.check_temporal_iou(lambda m: float(np.mean(jaccard(m[1:], m[:-1])))).correct  # 09.2 may use 08's J
+
+
+@pytest.mark.parametrize("index", range(13))
+def test_an_answer_that_calls_the_library_fails_its_check(index):
+    check, answer = _library_answers()[index]
+    got = check(answer)
+    assert got.status == "wrong" and any("library's" in p for p in got.problems), repr(got)
+
+
+def test_forbidden_references_are_restored_after_a_check():
+    from dattt_nb.losses import silog_loss
+
+    ex.check_silog(lambda p, t: silog_loss(p, t))
+    d = torch.rand(1, 1, 4, 4) + 0.1
+    assert float(silog_loss(d, d)) == 0.0  # the library works again after the check
+    assert ex.check_silog(sol.silog).correct
+
+
+def test_natural_sort_is_not_a_sort_on_length_then_name():
+    got = ex.check_natural_sort(lambda names: sorted(names, key=lambda n: (len(n), n)))
+    assert got.status == "wrong" and "length" in got.problems[0]
+
+
+def test_fewer_epochs_is_not_the_first_fix_for_a_collapse():
+    got = ex.check_collapse_reading(sol.COLLAPSED_RUN, "epochs")
+    assert got.status == "wrong" and "learning rate" in got.problems[0]
+
+
+def test_reading_questions_are_graded_against_the_run():
+    import pandas as pd
+
+    by_split = pd.DataFrame({"dJ": [0.3, -0.2, 0.1, 0.05, 0.2], "dJ_lo": [0.1, -0.5, -0.3, -0.2, -0.1],
+                             "dJ_hi": [0.5, 0.1, 0.4, 0.3, 0.5]},
+                            index=["davis", "fbms", "mcl", "mean", "mean_shifted"])
+    assert ex.check_splits_improved(2, by_split).correct and not ex.check_splits_improved(3, by_split).correct
+    assert ex.check_splits_improved(None, by_split).status == ex.NOT_ATTEMPTED
+    assert ex.check_interval_reading("yes", by_split).correct and not ex.check_interval_reading("no", by_split)
+    assert ex.check_verdict_choice("b", by_split).correct and not ex.check_verdict_choice("a", by_split).correct
+    clear = by_split.assign(dJ_lo=0.05)
+    assert ex.check_verdict_choice("a", clear).correct and ex.check_interval_reading("no", clear).correct
+    pretext = pd.DataFrame({"learned": [False, True]}, index=["TTT-Rot", "TTT-MAE"])
+    assert ex.check_pretext_reading(["TTT-MAE"], pretext).correct
+    assert not ex.check_pretext_reading(["TTT-Rot", "TTT-MAE"], pretext).correct
+    assert ex.check_pretext_reading([], pretext.assign(learned=False)).correct

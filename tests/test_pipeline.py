@@ -11,6 +11,7 @@ WRITE_RESULT = """\
 import os
 from pathlib import Path
 assert os.environ["MPLBACKEND"].endswith("backend_inline") and os.environ["DATTT_PROFILE"] == PROFILE
+assert os.environ["TQDM_DISABLE"] == "1"  # no progress bars in executed notebooks
 assert Path.cwd().name == "nbs", Path.cwd()  # the kernel runs in the notebooks' folder
 out = Path(os.environ["DATTT_RUNS"]) / PROFILE / "results"
 out.mkdir(parents=True, exist_ok=True)

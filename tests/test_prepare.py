@@ -93,9 +93,12 @@ def test_changed_generator_param_rebuilds(data_dir):
     root = prepare.ensure_benchmark(resolve("ci", n_test_videos=2), splits=["davis"], verbose=False)["davis"]
     assert len(layout.list_videos(root)) == 2
     frame2 = (root / "JPEGImages" / "davis_000" / "00000.jpg").read_bytes()
-    other = prepare.ensure_benchmark(resolve("ci", n_test_videos=2, seed=1), splits=["davis"], verbose=False)["davis"]
-    assert other != root and other.parent.name == "ci-seed1", "another seed gets its own folder"
-    assert (other / "JPEGImages" / "davis_000" / "00000.jpg").read_bytes() != frame2, "another seed, other clips"
+    same = prepare.ensure_benchmark(resolve("ci", n_test_videos=2, seed=1), splits=["davis"], verbose=False)["davis"]
+    assert same == root, "another model seed tests on the same clips"
+    other = prepare.ensure_benchmark(resolve("ci", n_test_videos=2, data_seed=1), splits=["davis"],
+                                     verbose=False)["davis"]
+    assert other != root and other.parent.name == "ci-seed1", "another data seed gets its own folder"
+    assert (other / "JPEGImages" / "davis_000" / "00000.jpg").read_bytes() != frame2, "another data seed, other clips"
     assert (root / "JPEGImages" / "davis_000" / "00000.jpg").read_bytes() == frame2, "seed 0's clips are kept"
 
 

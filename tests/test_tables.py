@@ -293,5 +293,13 @@ def test_table3_bars_share_one_scale_with_the_paper_and_mark_the_noise(cfg):
     (left, right) = fig.axes[:2]
     assert left.get_ylim() == right.get_ylim(), "ours and the paper's on one vertical scale"
     assert left.get_ylim()[1] - left.get_ylim()[0] > 2, "the paper's changes of several points set the scale"
-    assert any("noise" in t.get_text() for t in left.get_legend().get_texts())
+    assert not any("spread" in t.get_text() for t in left.get_legend().get_texts()), "no band that was not measured"
+    assert not left.containers or all(not hasattr(c, "has_yerr") or not c.has_yerr for c in left.containers)
+    plt.close(fig)
+    # with the bootstrap bounds in the table, our bars get error bars; a measured seed spread draws the band
+    bounds = {f"{s}_J_{b}": [v, v, v] for s in TEST_SPLITS for b, v in (("lo", -0.5), ("hi", 0.6))}
+    fig = paper.plot_deltas_vs_paper(ours.assign(**bounds), cfg, "J", noise=0.4)
+    left = fig.axes[0]
+    assert sum(getattr(c, "has_yerr", False) for c in left.containers) == 3, "one error bar set per strategy"
+    assert any("training-seed spread" in t.get_text() for t in left.get_legend().get_texts())
     plt.close(fig)

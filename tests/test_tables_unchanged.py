@@ -108,6 +108,8 @@ def test_tables_equal_those_of_the_code_before_the_reorganisation(tmp_path):
     assert sorted(p.name for p in tmp_path.glob("*.csv")) == [p.name for p in saved]
     for path in saved:
         before, now = pd.read_csv(path), pd.read_csv(tmp_path / path.name)
+        # later additions (the bootstrap intervals of issue 18) are new columns; the old ones keep their values
+        now = now[[c for c in before.columns if c in now.columns]]
         pd.testing.assert_frame_equal(now, before, check_exact=False, rtol=1e-12, obj=path.stem)
 
 

@@ -66,3 +66,33 @@ def test_videos_per_split_profile_default_and_override():
     assert videos_per_split("tiny") == 2  # notebook 07's reduced default at tiny
     assert videos_per_split("ci") == 0 and videos_per_split("paper") == 0  # 0: all videos
     assert videos_per_split("tiny", 0) == 0 and videos_per_split("paper", 3) == 3
+
+
+def test_pretext_check_marks_a_head_at_chance_as_not_learned():
+    from types import SimpleNamespace
+
+    import torch
+
+    from dattt_nb.ttt.baselines import pretext_check
+
+    def corners(x):  # the brightest corner tells the rotation of a frame whose top-left corner is marked
+        c = x[:, 0]
+        return torch.stack([c[:, 0, 0], c[:, -1, 0], c[:, -1, -1], c[:, 0, -1]], dim=1)
+
+    frames = torch.rand(6, 3, 16, 16) * 0.5
+    frames[:, :, 0, 0] = 1.0
+    videos = {"davis": [SimpleNamespace(frames=frames[:3]), SimpleNamespace(frames=frames[3:])]}
+    seeing = SimpleNamespace(image_features=lambda x: x, aux_head=corners)
+    blind = SimpleNamespace(image_features=lambda x: x, aux_head=lambda x: torch.zeros(len(x), 4))
+    good, bad = pretext_check({"rot": seeing}, videos), pretext_check({"rot": blind}, videos)
+    assert good.loc["TTT-Rot", "value"] == 1.0 and bool(good.loc["TTT-Rot", "learned"])
+    assert bad.loc["TTT-Rot", "value"] == 0.25 and not bool(bad.loc["TTT-Rot", "learned"])  # argmax 0: chance
+    assert bad.loc["TTT-Rot", "chance"] == 0.25
+
+
+def test_bn_prior_is_a_validated_objective_name():
+    from dattt_nb.ttt.objectives import get_objective
+
+    assert get_objective("bn:16").prepare.keywords == {"prior": 16}
+    with pytest.raises(ValueError, match="bn:<prior>"):
+        get_objective("bn:-3")

@@ -165,8 +165,52 @@ def test_sentences_pick_words_by_sign():
     losses = pd.Series({"fbms": -1.2, "mcl": -0.1})
     text = report.extremes_phrase(losses)
     assert "gain" not in text and "largest loss -1.20 J (fbms)" in text
-    assert [report.change_word(d) for d in (0.8, -0.8, 0.2)] == ["improves", "lowers", "does not clearly change"]
+    from dattt_nb.stats import Interval
+
+    # the verdict reads the interval, not the mean: a large mean with an interval across zero is no clear change
+    words = [report.change_word(Interval(m, lo, hi, 8)) for m, lo, hi in
+             ((0.3, 0.1, 0.5), (-0.3, -0.5, -0.1), (2.0, -0.2, 4.0))]
+    assert words == ["improves", "lowers", "does not clearly change"]
     by_split = pd.DataFrame({"dJ": [0.2, 0.38, 1.0, 0.69]}, index=["davis", "fbms", "mcl", "mean_shifted"])
     line = report.summary_sentence("TTT-LTV", by_split, ["fbms", "mcl"], 0.165, 0.160)
     assert line.startswith("TTT-LTV: mean change over the shifted splits +0.69 J, clean split +0.20 J")
     assert "largest loss" not in line and "depth std 0.165 → 0.160" in line
+    with_iv = by_split.assign(dJ_lo=[-0.1, 0.1, 0.2, 0.3], dJ_hi=[0.5, 0.6, 1.8, 1.1], videos=[8, 8, 8, 16])
+    line = report.summary_sentence("TTT-LTV", with_iv, ["fbms", "mcl"], 0.165, 0.160)
+    assert "shifted splits +0.69 [+0.30, +1.10] J (95 % interval over 16 videos: a gain)" in line
+    assert "clean split +0.20 [-0.10, +0.50] J (95 % interval over 8 videos: no clear change)" in line
+
+
+def test_compare_splits_carries_a_bootstrap_interval_per_split():
+    from types import SimpleNamespace
+
+    def res(js):
+        return SimpleNamespace(videos=[SimpleNamespace(name=f"v{i}", J=j, F=j, final_J=j, final_F=j)
+                                       for i, j in enumerate(js)])
+    base = {"davis": res([0.5, 0.6, 0.7]), "fbms": res([0.4, 0.5, 0.6])}
+    adapted = {"davis": res([0.51, 0.61, 0.71]), "fbms": res([0.3, 0.6, 0.6])}
+    df = report.compare_splits(base, adapted)
+    assert df.loc["davis", "dJ_lo"] == pytest.approx(1.0) and df.loc["davis", "dJ_hi"] == pytest.approx(1.0)
+    assert df.loc["fbms", "dJ_lo"] < 0 < df.loc["fbms", "dJ_hi"]  # one video lost 10, one gained 10
+    assert report.change_word(report.row_interval(df.loc["davis"])) == "improves"
+    assert report.change_word(report.row_interval(df.loc["fbms"])) == "does not clearly change"
+
+
+def test_fig5_rows_carry_the_interval_of_each_change():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    def res(js, passes=None):
+        return SimpleNamespace(epochs=1, videos=[SimpleNamespace(J=j, pass_J=np.array(passes[i]) if passes else None)
+                                                 for i, j in enumerate(js)])
+    base = {"mcl": res([0.5, 0.6])}
+    loop = {"mcl": res([0.52, 0.6], passes=[[[0.51, 0.51], [0.52, 0.52]], [[0.6, 0.6], [0.6, 0.6]]])}
+    rows = report.fig5_rows("loop", loop, base=base)
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert rows[1]["dJ"] == pytest.approx(1.0) and rows[1]["dJ_lo"] <= 1.0 <= rows[1]["dJ_hi"]
+    table = report.fig5_table(rows, report.fig5_rows("none", base))
+    assert {"dJ_lo", "dJ_hi"} <= set(table.columns)
+    fig = plots.plot_j_vs_epoch(table, splits=("mcl",), note="Fig. 5 on a subset")
+    assert fig._suptitle.get_text() == "Fig. 5 on a subset"
+    assert all(float(t).is_integer() for t in fig.axes[0].get_xticks())

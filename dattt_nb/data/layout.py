@@ -449,12 +449,12 @@ def load_video(root: str | Path, name: str, size=None, with_flow: bool = True, w
 
 def load_split(root: str | Path, size=None, videos: Iterable[str] | None = None, **kw) -> list[Video]:
     """Every video of a dataset root (or the named ``videos``), decoded with :func:`load_video`."""
-    from tqdm.auto import tqdm
+    from dattt_nb.utils import progress
 
     names = list(videos) if videos is not None else list_videos(root)
     if not names:
         raise ValueError(f"dataset root {root} has no videos; {_EXPECTED}")
-    return [load_video(root, n, size=size, **kw) for n in tqdm(names, desc=f"load {Path(root).name}", leave=False)]
+    return [load_video(root, n, size=size, **kw) for n in progress(names, desc=f"load {Path(root).name}", leave=False)]
 
 
 # --- writers ------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ testing see the same kind of input; depth pseudo-labels come from ``settings.dep
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
 import shutil
@@ -24,15 +25,24 @@ from dattt_nb.data.layout import (DEPTH, DEPTH_GT, FLOW, FLOW_GT, FLOW_RAW, chec
 from dattt_nb.data.real import CONVERTERS, DATASETS
 from dattt_nb.data.synthetic import SPLITS, TEST_SPLIT_LABELS, TEST_SPLITS  # noqa: F401  (re-exported)
 
+def data_settings(settings):
+    """``settings`` as the synthetic generator sees them: its ``seed`` is the benchmark's ``data_seed`` (the model's
+    ``seed`` never changes which clips are drawn)."""
+    seed = int(getattr(settings, "data_seed", settings.seed))
+    return settings if seed == int(settings.seed) else dataclasses.replace(settings, seed=seed)
+
+
 def synthetic_root(settings, split: str) -> Path:
-    """``data_root()/synthetic/<profile>/<split>`` for seed 0, ``.../<profile>-seed<S>/<split>`` for another seed
-    (so runs with different seeds do not rebuild each other's clips)."""
-    name = settings.profile if int(settings.seed) == 0 else f"{settings.profile}-seed{int(settings.seed)}"
+    """``data_root()/synthetic/<profile>/<split>`` for data seed 0, ``.../<profile>-seed<S>/<split>`` for another
+    data seed (so benchmarks drawn with different seeds do not rebuild each other's clips)."""
+    seed = int(data_settings(settings).seed)
+    name = settings.profile if seed == 0 else f"{settings.profile}-seed{seed}"
     return data_root() / "synthetic" / name / split
 
 
 def generator_params(split: str, settings) -> dict:
     """What a synthetic split depends on: seed, counts, sizes and the generator's source (any edit rebuilds)."""
+    settings = data_settings(settings)
     plan = synthetic.split_plan(settings)[split]
     source = inspect.getsource(synthetic).encode()
     return dict(split=split, seed=int(settings.seed), n_videos=plan["n_videos"], n_frames=plan["n_frames"],
@@ -82,7 +92,7 @@ def build_synthetic_split(root: Path, split: str, settings, force: bool = False)
     if Path(root).exists():
         shutil.rmtree(root)
     meta = {}
-    for video in synthetic.generate_split(split, settings):
+    for video in synthetic.generate_split(split, data_settings(settings)):
         write_video(root, video.name, video.frames, masks=video.masks, flow_gt=video.flow, depth_gt=video.depth)
         meta[video.name] = video.meta
     write_manifest(root, dict(name=f"synthetic-{split}", kind="synthetic", split=split, generator=params,
@@ -111,7 +121,7 @@ def compute_flow(root, method: str = "dis", force: bool = False, device=None, vi
     ``allow_download``: RAFT may fetch its weights (otherwise a missing file is an error saying where to put it).
     Returns {video: "computed" | "cached"}.
     """
-    from tqdm.auto import tqdm
+    from dattt_nb.utils import progress
 
     root = check_root(root)
     manifest = read_manifest(root)
@@ -120,8 +130,8 @@ def compute_flow(root, method: str = "dis", force: bool = False, device=None, vi
     records = dict(manifest.get("derived", {}).get("flow", {}))
     status = {}
     try:
-        for v in tqdm(list(videos) if videos is not None else list_videos(root), desc=f"flow {method}",
-                      leave=False):
+        for v in progress(list(videos) if videos is not None else list_videos(root), desc=f"flow {method}",
+                          leave=False):
             n = len(image_files(kind_dir(root, "JPEGImages") / v))
             have = _count(kind_dir(root, FLOW) / v, "*.png") == n
             if method == "precomputed":
@@ -157,7 +167,7 @@ def compute_depth(root, source: str | None = "gt", force: bool = False, model=No
     ``source``: ``gt`` (synthetic true depth from ``DepthGT/``), ``precomputed`` (maps already in ``Depth/``,
     normalised in place once; ``invert`` for disparity), ``transformers`` (``model`` id or object), or None.
     """
-    from tqdm.auto import tqdm
+    from dattt_nb.utils import progress
 
     if source in (None, "none"):
         return {}
@@ -170,8 +180,8 @@ def compute_depth(root, source: str | None = "gt", force: bool = False, model=No
     records = dict(read_manifest(root).get("derived", {}).get("depth", {}))
     status, estimator = {}, None
     try:
-        for v in tqdm(list(videos) if videos is not None else list_videos(root), desc=f"depth {source}",
-                      leave=False):
+        for v in progress(list(videos) if videos is not None else list_videos(root), desc=f"depth {source}",
+                          leave=False):
             n = len(image_files(kind_dir(root, "JPEGImages") / v))
             if not force and records.get(v) == key and _count(kind_dir(root, DEPTH) / v, "*.png") == n:
                 status[v] = "cached"

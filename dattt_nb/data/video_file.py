@@ -64,7 +64,7 @@ def check_frame_options(max_frames: int | None, resize_long: int | None) -> None
 def _read_folder(folder: Path, limit: int | None, progress: bool,
                  allow_gaps: bool = False) -> tuple[list[np.ndarray], list[str]]:
     """Frames of a folder in natural order; every frame must have the size of the first; no gap in the numbers."""
-    from tqdm.auto import tqdm
+    from dattt_nb.utils import progress as progress_bar
 
     files = image_files(folder)
     if not files:
@@ -79,7 +79,7 @@ def _read_folder(folder: Path, limit: int | None, progress: bool,
     check_sequence(files, allow_gaps)
     files = files[:limit] if limit else files
     frames = []
-    for path in tqdm(files, desc=f"read {folder.name}", unit="frame", disable=not progress, leave=False):
+    for path in progress_bar(files, enabled=progress, desc=f"read {folder.name}", unit="frame", leave=False):
         frame = read_rgb(path)
         if frames and frame.shape != frames[0].shape:
             h, w = frames[0].shape[:2]

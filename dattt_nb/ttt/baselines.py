@@ -12,9 +12,8 @@ import numpy as np
 import pandas as pd
 
 from dattt_nb.splits import shifted, split_label
-from dattt_nb.ttt.report import NOISE_J, split_scores
+from dattt_nb.ttt.report import delta_bounds, split_scores
 from dattt_nb.ttt.runner import TTTResult
-from dattt_nb.viz import noise_band
 
 BACKBONE_LABELS = {"mit_b0": "MiT-b0", "mit_b1": "MiT-b1", "swin_tiny": "Swin-T", "resnet18": "ResNet-18",
                    "resnet50": "ResNet-50"}
@@ -101,7 +100,8 @@ def table4(no_ttt: dict[str, dict[str, TTTResult]], ttt: dict[Method, dict[str, 
             if m.own_model:
                 add(f"{m.label} (no TTT)", m.label, "no", "absolute", "", base)
             adapted = _values(results)
-            add(m.label, m.label, "yes", "delta", m.objective, {k: adapted[k] - base[k] for k in adapted})
+            add(m.label, m.label, "yes", "delta", m.objective, {**{k: adapted[k] - base[k] for k in adapted},
+                                                               **delta_bounds(no_ttt[m.model], results)})
     df = pd.DataFrame(rows, index=pd.Index(names, name="row"))
     if df.index.duplicated().any():
         raise ValueError(f"two Table 4 rows share a name: {list(df.index[df.index.duplicated()])}")
@@ -120,7 +120,7 @@ def table4_layout(table: pd.DataFrame, measure: str = "J") -> pd.DataFrame:
 
 def plot_delta_j(table: pd.DataFrame, measure: str = "J", ax=None):
     """Grouped bars: the change made by each method's TTT (×100) on every test split and the shifted splits' mean,
-    over a grey band of ±0.5 J, the noise of a split of a few videos."""
+    with the 95 % bootstrap interval over the split's videos as an error bar (when the table holds it)."""
     import matplotlib.pyplot as plt
 
     deltas = table[table["value_kind"] == "delta"]
@@ -132,10 +132,12 @@ def plot_delta_j(table: pd.DataFrame, measure: str = "J", ax=None):
     colors = plt.get_cmap("tab10")
     for i, (name, row) in enumerate(deltas.iterrows()):
         hatch = "//" if row["backbone"] != deltas["backbone"].iloc[0] else None
-        ax.bar(x + (i - (len(deltas) - 1) / 2) * width, row[cols].astype(float), width, label=name,
-               color=colors(i), hatch=hatch, edgecolor="white" if hatch else None)
+        xs, ys = x + (i - (len(deltas) - 1) / 2) * width, row[cols].astype(float).to_numpy()
+        ax.bar(xs, ys, width, label=name, color=colors(i), hatch=hatch, edgecolor="white" if hatch else None)
+        if all(f"{c}_lo" in row.index for c in cols):
+            lo, hi = (row[[f"{c}_{b}" for c in cols]].astype(float).to_numpy() for b in ("lo", "hi"))
+            ax.errorbar(xs, ys, yerr=[ys - lo, hi - ys], fmt="none", ecolor="#263238", lw=0.8, capsize=2)
     ax.axhline(0, color="#37474f", lw=0.8)
-    noise_band(ax, NOISE_J, f"±{NOISE_J:g}: noise of a split")  # a bar inside the band is no effect
     ax.set_xticks(x, [split_label(c[:-len(measure) - 1]) if not c.startswith("shifted") else "shifted (mean)"
                       for c in cols])
     ax.set_ylabel(f"Δ{measure} × 100 (TTT − no TTT)")
@@ -147,17 +149,22 @@ def plot_delta_j(table: pd.DataFrame, measure: str = "J", ax=None):
 
 def table1_ttt(no_ttt: dict[str, dict[str, TTTResult]], ttt: dict[str, dict[str, TTTResult]]) -> pd.DataFrame:
     """Table 1 with TTT, ×100: per variant (none / head / alpha+beta) J per split without TTT, with depth-aware TTT
-    and the change; a variant without a depth decoder has no depth-aware TTT (empty cells)."""
+    and the change with its 95 % bootstrap interval over the split's videos (``<split>_dJ_lo`` / ``_hi``); a variant
+    without a depth decoder has no depth-aware TTT (empty cells)."""
     rows = {}
     for variant, results in no_ttt.items():
         base = split_scores(results)["J"]
         row = {"depth_decoder": "no" if variant == "none" else "yes",
                "modulation": "no" if variant in ("none", "head") else variant}
         adapted = split_scores(ttt[variant])["J"] if variant in ttt else None
+        bounds = delta_bounds(results, ttt[variant]) if variant in ttt else {}
         for split in base.index:
             row[f"{split}_J"] = base[split]
             row[f"{split}_J_ttt"] = np.nan if adapted is None else adapted[split]
             row[f"{split}_dJ"] = np.nan if adapted is None else adapted[split] - base[split]
+            row[f"{split}_dJ_lo"] = bounds.get(f"{split}_J_lo", np.nan)  # 95 % interval over the split's videos
+            row[f"{split}_dJ_hi"] = bounds.get(f"{split}_J_hi", np.nan)
+            row[f"{split}_dJ_n"] = bounds.get(f"{split}_J_n", np.nan)
         rows[variant] = row
     df = pd.DataFrame.from_dict(rows, orient="index")
     df.index.name = "variant"
@@ -176,3 +183,69 @@ def merge_table1(existing: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFra
         for col in new.columns:
             out.loc[variant, col] = new.loc[variant, col]
     return out
+
+
+# --- do the baselines work? (their pretext task, BN's prior on validation) -----------------------------------
+
+BN_PRIORS = (1, 8, 64)  # BN adaptation: candidate weights of the training statistics, in test batches
+
+
+def pretext_check(models: dict, data: dict[str, list], seed: int = 0) -> pd.DataFrame:
+    """Whether TTT-Rot's and TTT-MAE's self-supervised task was learned in stage 1, on the test frames of ``data``.
+
+    TTT-Rot: accuracy at telling the four rotations apart (chance 0.25). TTT-MAE: the share of the hidden pixels'
+    error removed by the head's reconstruction against filling them with the mean colour the encoder sees there
+    (chance 0). Each with its 95 % bootstrap interval over the videos; ``learned`` only when the whole interval is
+    above chance — a head that fails this has no useful gradient at test time (Sun et al. 2020), so its Table 4 row
+    is not ranked. ``models`` maps "rot" / "mae" to the trained models (missing keys are skipped)."""
+    import torch
+
+    from dattt_nb.models.aux_heads import masked_mse, patch_mask
+    from dattt_nb.stats import bootstrap_ci
+
+    rows = []
+    videos = [v for vs in data.values() for v in vs]
+    if "rot" in models:
+        net = models["rot"]
+        with torch.no_grad():
+            acc = [float(np.mean([(net.aux_head(net.image_features(torch.rot90(v.frames, k, dims=(-2, -1))))
+                                   .argmax(1) == k).float().mean().item() for k in range(4)])) for v in videos]
+        rows.append(("TTT-Rot", "rotation accuracy", 0.25, bootstrap_ci(acc)))
+    if "mae" in models:
+        net, head = models["mae"], models["mae"].aux_head
+        g = torch.Generator().manual_seed(seed)
+        gains = []
+        with torch.no_grad():
+            for v in videos:
+                x = v.frames
+                mask = patch_mask(len(x), tuple(x.shape[-2:]), head.patch_size(x.shape[-1]), head.mask_ratio, g)
+                fill = getattr(net.image_encoder, "mean", None)
+                fill = x.new_tensor(0.5) if fill is None else fill
+                masked = x * (1 - mask) + fill * mask
+                err_head = float(masked_mse(head(net.image_features(masked)), x, mask))
+                err_fill = float(masked_mse(masked, x, mask))
+                gains.append(1 - err_head / max(err_fill, 1e-12))
+        rows.append(("TTT-MAE", "hidden-pixel error removed vs mean-colour fill", 0.0, bootstrap_ci(gains)))
+    out = pd.DataFrame([dict(method=m, pretext=what, chance=chance, value=iv.mean, lo=iv.lo, hi=iv.hi, videos=iv.n,
+                             learned=bool(iv.lo > chance)) for m, what, chance, iv in rows])
+    return out.set_index("method") if len(out) else out
+
+
+def choose_bn_prior(model, settings, videos: list, priors=BN_PRIORS) -> tuple[int, pd.DataFrame]:
+    """BN's prior strength (:func:`dattt_nb.ttt.objectives.prepare_bn`) chosen on the **validation** ``videos``:
+    the prior whose BN adaptation (profile's strategy and epochs) gives the highest mean validation J; ties go to
+    the stronger prior (fewer changes). Returns (prior, table of validation J and ΔJ ×100 with intervals)."""
+    from dattt_nb.stats import paired_delta_ci
+    from dattt_nb.ttt.cache import cached_ttt
+
+    base = cached_ttt(model, videos, settings, "val", strategy="none", objective="bn", progress=False)
+    rows = []
+    for prior in priors:
+        res = cached_ttt(model, videos, settings, "val", strategy=settings.ttt_strategy, objective=f"bn:{prior}",
+                         progress=False)
+        iv = paired_delta_ci([100 * v.J for v in res.videos], [100 * v.J for v in base.videos])
+        rows.append(dict(prior=int(prior), val_J=100 * float(np.mean([v.J for v in res.videos])), dJ=iv.mean,
+                         dJ_lo=iv.lo, dJ_hi=iv.hi, videos=iv.n))
+    table = pd.DataFrame(rows).set_index("prior")
+    best = table["val_J"].round(6)
+    return int(best[best == best.max()].index.max()), table

@@ -211,7 +211,7 @@ def load_folder(source, settings, model=None, max_frames: int | None = None):
 def frame_view(ex: Exploration, t: int) -> dict:
     """Frame ``t``: the six panels (frame | ground truth | mask before | mask after | depth before | depth after) as
     (H, W, 3) float images with their titles, and the frame's J before and after (NaN without ground truth)."""
-    from dattt_nb.viz import depth_to_rgb, overlay, to_hwc
+    from dattt_nb.viz import COLORS, depth_to_rgb, overlay, to_hwc
 
     if not 0 <= t < len(ex):
         raise IndexError(f"frame {t} out of range for {ex.video.name} ({len(ex)} frames)")
@@ -227,9 +227,9 @@ def frame_view(ex: Exploration, t: int) -> dict:
 
     panels = {
         f"frame {t}": frame,
-        "ground truth" if annotated else "no ground truth": overlay(frame, gt, (0.1, 0.9, 0.2)) if annotated else frame,
-        f"No TTT{j(j0)}": overlay(frame, ex.before.result.masks[t].numpy(), (0.2, 0.5, 1.0)),
-        f"{ex.state.label}{j(j1)}": overlay(frame, ex.after.result.masks[t].numpy(), (1.0, 0.15, 0.15)),
+        "ground truth" if annotated else "no ground truth": overlay(frame, gt, COLORS["gt"]) if annotated else frame,
+        f"No TTT{j(j0)}": overlay(frame, ex.before.result.masks[t].numpy(), COLORS["baseline"]),
+        f"{ex.state.label}{j(j1)}": overlay(frame, ex.after.result.masks[t].numpy(), COLORS["result"]),
         "depth, No TTT" if ex.before.depth is not None else "no depth head": depth(ex.before),
         f"depth, {ex.state.label}" if ex.after.depth is not None else "no depth head": depth(ex.after),
     }

@@ -5,6 +5,7 @@ An :class:`Objective` record pairs the loss with the parameters it adapts, its l
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass, field
 from typing import Callable
@@ -175,7 +176,16 @@ OBJECTIVES: dict[str, Objective] = {
 
 
 def get_objective(name: str) -> Objective:
-    """The registered objective ``name``, else a clear error listing the choices."""
+    """The registered objective ``name``, else a clear error listing the choices. ``"bn:<prior>"`` is BN adaptation
+    with the training statistics weighing as ``prior`` test batches (chosen on the validation split, notebook 07)."""
+    if name.startswith("bn:"):
+        try:
+            prior = int(name[3:])
+        except ValueError:
+            prior = -1
+        if prior < 0:
+            raise ValueError(f"TTT objective {name!r}: expected bn:<prior> with an integer prior >= 0, e.g. bn:16")
+        return dataclasses.replace(OBJECTIVES["bn"], prepare=functools.partial(prepare_bn, prior=prior))
     if name not in OBJECTIVES:
         raise ValueError(f"unknown TTT objective {name!r}; choose one of {sorted(OBJECTIVES)}")
     return OBJECTIVES[name]

@@ -34,30 +34,35 @@ def plot_per_frame_j(base: TTTResult, adapted: TTTResult, names=None, n: int = 3
     return fig
 
 
-def plot_steps(result: TTTResult, column: str = "loss", axes=None, max_videos: int = 8):
-    """Left: ``column`` (loss or depth_std) at every step of a few videos; right: its mean ± std per epoch index
-    (steps within a frame for N / MWI, passes for LTV) over all videos of the result; returns the figure."""
+def plot_steps(result: TTTResult, column: str = "loss", axes=None, max_videos: int = 8, every_step: bool = False):
+    """``column`` (loss or depth_std) as its mean ± std per epoch index (steps within a frame for N / MWI, passes
+    for LTV) over all videos of the result; ``every_step`` adds a first panel with every step of a few videos (the
+    raw trace, for the explorer). Returns the figure."""
     import matplotlib.pyplot as plt
 
     df = steps_long(result)
     if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(11, 3.0))
-    ylabel = {"loss": "TTT loss (SILog between views)", "depth_std": "spatial std of predicted depth"}.get(column,
-                                                                                                          column)
-    for name, g in list(df.groupby("video", sort=False))[:max_videos]:
-        axes[0].plot(g["step"], g[column], lw=0.9, alpha=0.8, label=name)
-    axes[0].set_xlabel("TTT step (in the order taken)")
-    axes[0].set_ylabel(ylabel)
-    axes[0].set_title(f"{result.label}: every step, {min(max_videos, df['video'].nunique())} videos", fontsize=9)
-    axes[0].legend(fontsize=6, ncol=2)
+        _, axes = plt.subplots(1, 2 if every_step else 1, figsize=(11 if every_step else 5.5, 3.0), squeeze=False)
+        axes = axes[0]
+    axes = list(np.atleast_1d(axes))
+    ylabel = {"loss": "TTT loss (SILog between views)",
+              "depth_std": "spatial std of the views' depth"}.get(column, column)
+    if every_step:
+        for name, g in list(df.groupby("video", sort=False))[:max_videos]:
+            axes[0].plot(g["step"], g[column], lw=0.9, alpha=0.8, label=name)
+        axes[0].set_xlabel("TTT step (in the order taken)")
+        axes[0].set_ylabel(ylabel)
+        axes[0].set_title(f"{result.label}: every step, {min(max_videos, df['video'].nunique())} videos", fontsize=9)
+        axes[0].legend(fontsize=6, ncol=2)
+    ax = axes[-1]
     stats = df.groupby("epoch")[column].agg(["mean", "std"])
-    axes[1].errorbar(stats.index, stats["mean"], yerr=stats["std"], fmt="o-", color="#ef6c00", capsize=3)
-    axes[1].set_xlabel("pass over the video" if result.strategy == "loop" else "step on the same frame")
-    axes[1].set_ylabel(ylabel)
-    axes[1].set_title(f"mean ± std over {df['video'].nunique()} videos", fontsize=9)
-    axes[1].set_xticks(stats.index)
-    for ax in axes:
-        ax.grid(alpha=0.3)
+    ax.errorbar(stats.index, stats["mean"], yerr=stats["std"], fmt="o-", color="#ef6c00", capsize=3)
+    ax.set_xlabel("pass over the video" if result.strategy == "loop" else "step on the same frame")
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"{result.label}: mean ± std over {df['video'].nunique()} videos", fontsize=9)
+    ax.set_xticks(stats.index)
+    for a in axes:
+        a.grid(alpha=0.3)
     fig = axes[0].figure
     fig.tight_layout()
     return fig
@@ -77,20 +82,28 @@ FIG5_MIN_SPAN = 20.0  # J ×100: Fig. 5's vertical axis spans at least 0.2 J, so
 
 
 def plot_j_vs_epoch(fig5: pd.DataFrame, splits=("mean_shifted", CLEAN_SPLIT), axes=None,
-                    min_span: float = FIG5_MIN_SPAN):
-    """Fig. 5: J against epochs for each strategy (epoch 0 = No TTT), one panel per split; returns the figure.
+                    min_span: float = FIG5_MIN_SPAN, note: str | None = None):
+    """Fig. 5: J against epochs for each strategy (epoch 0 = No TTT), one panel per split, two panels a row, whole
+    epochs on the horizontal axis; ``note`` (e.g. which videos the curves use) goes on the figure's face.
 
     Every panel's vertical axis spans at least ``min_span`` (J ×100), the same in every panel, so changes of a
-    fraction of a point — within the noise of a split of a few videos — are not stretched into an effect.
+    fraction of a point — within the noise of a split of a few videos — are not stretched into an effect. Rows that
+    carry ``dJ_lo`` / ``dJ_hi`` (:func:`dattt_nb.ttt.report.fig5_rows` with ``base``) get the 95 % interval of
+    their change from No TTT as error bars.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     from dattt_nb.viz import hold_span
 
     splits = [s for s in splits if s in set(fig5["split"])]
     if axes is None:
-        _, axes = plt.subplots(1, len(splits), figsize=(4.6 * len(splits), 3.2), squeeze=False)
-        axes = axes[0]
+        ncols = min(2, len(splits))
+        nrows = -(-len(splits) // ncols)
+        fig, grid = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 3.4 * nrows), squeeze=False)
+        for extra in grid.ravel()[len(splits):]:
+            extra.set_visible(False)
+        axes = grid.ravel()[:len(splits)]
     style = {"naive": ("#42a5f5", "s", ":"), "momentum": ("#ab47bc", "^", "--"), "loop": ("#ef6c00", "o", "-")}
     for ax, split in zip(axes, splits):
         for strategy in ("naive", "momentum", "loop"):
@@ -98,6 +111,10 @@ def plot_j_vs_epoch(fig5: pd.DataFrame, splits=("mean_shifted", CLEAN_SPLIT), ax
             if len(g):
                 color, marker, line = style[strategy]
                 ax.plot(g["epoch"], g["J"], marker=marker, ls=line, color=color, label=STRATEGY_LABELS[strategy])
+                if {"dJ", "dJ_lo", "dJ_hi"} <= set(g.columns) and g["dJ_lo"].notna().any():  # 95 % interval of ΔJ
+                    k = g[g["dJ_lo"].notna()]
+                    ax.errorbar(k["epoch"], k["J"], yerr=[k["dJ"] - k["dJ_lo"], k["dJ_hi"] - k["dJ"]], fmt="none",
+                                ecolor=color, alpha=0.6, capsize=3)
         ax.set_xlabel("epochs (steps per frame for N / MWI, passes for LTV)")
         ax.set_ylabel("J × 100")
         title = {"mean_shifted": "mean of the shifted splits", "mean": "mean of all splits"}.get(split,
@@ -105,8 +122,11 @@ def plot_j_vs_epoch(fig5: pd.DataFrame, splits=("mean_shifted", CLEAN_SPLIT), ax
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         hold_span(ax, fig5.loc[fig5["split"] == split, "J"], min_span)
     fig = axes[0].figure
+    if note:
+        fig.suptitle(note, fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -128,6 +148,27 @@ def plot_depth_std_before_after(base: dict[str, TTTResult], adapted: dict[str, T
     ax.set_title("collapse watch: a flat depth map has std 0", fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, axis="y")
+    return ax.figure
+
+
+def plot_std_change_vs_dj(per_video: pd.DataFrame, ax=None):
+    """One dot per test video: the relative change of its predicted depth's spatial std (eval mode, after TTT vs
+    No TTT) against its change in J (×100), coloured by split. Does flattening depth go with losing J?"""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.6, 3.6))
+    df = per_video.reset_index()
+    change = 100 * (df["depth_std"] / df["depth_std_none"].where(df["depth_std_none"] > 0) - 1)
+    for i, (split, g) in enumerate(df.assign(change=change).groupby("split", sort=False)):
+        ax.scatter(g["change"], g["dJ"], s=22, color=plt.cm.tab10(i), label=split_label(split), alpha=0.85)
+    ax.axhline(0, color="k", lw=0.7)
+    ax.axvline(0, color="k", lw=0.7)
+    ax.set_xlabel("change of the predicted depth's std (%)")
+    ax.set_ylabel("ΔJ × 100 (TTT − No TTT)")
+    ax.set_title("per video: does a flatter depth map cost J?", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
     return ax.figure
 
 

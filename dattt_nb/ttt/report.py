@@ -12,6 +12,7 @@ import torch
 
 from dattt_nb.config import pick_device
 from dattt_nb.splits import CLEAN_SPLIT, shifted, split_label
+from dattt_nb.stats import Interval, paired_delta_ci
 from dattt_nb.ttt.cache import load_test_splits  # noqa: F401  (kept for explorer_cells.py's notebook cells)
 from dattt_nb.ttt.engine import TTTEngine
 from dattt_nb.ttt.runner import TTTResult, seeded_run
@@ -46,8 +47,20 @@ def split_scores(results: dict[str, TTTResult], final: bool = False) -> pd.DataF
     return pd.DataFrame(rows).set_index("split")
 
 
+def video_deltas(base: dict[str, TTTResult], adapted: dict[str, TTTResult], splits=None,
+                 measure: str = "J") -> Interval:
+    """The mean per-video change of ``measure`` ×100 over the videos of ``splits`` (default: all) with its 95 %
+    bootstrap interval over those videos (:func:`dattt_nb.stats.paired_delta_ci`)."""
+    splits = list(adapted) if splits is None else list(splits)
+    after = [100 * getattr(v, measure) for s in splits for v in adapted[s].videos]
+    before = [100 * getattr(v, measure) for s in splits for v in base[s].videos]
+    return paired_delta_ci(after, before)
+
+
 def compare_splits(base: dict[str, TTTResult], adapted: dict[str, TTTResult]) -> pd.DataFrame:
-    """Per split: J and F ×100 without TTT and with the strategy, and the change (dJ, dF); a mean row at the end."""
+    """Per split: J and F ×100 without TTT and with the strategy, and the change (dJ, dF) with the 95 % bootstrap
+    interval of dJ over the split's videos (``dJ_lo``, ``dJ_hi``); mean rows at the end (their interval resamples
+    the pooled videos of the splits they average)."""
     b, a = split_scores(base), split_scores(adapted)
     df = pd.DataFrame({"dataset": b["dataset"], "J_none": b["J"], "J": a["J"], "dJ": a["J"] - b["J"],
                        "F_none": b["F"], "F": a["F"], "dF": a["F"] - b["F"], "videos": a["videos"]})
@@ -55,11 +68,20 @@ def compare_splits(base: dict[str, TTTResult], adapted: dict[str, TTTResult]) ->
     groups = {"mean": list(df.index)}
     if 0 < len(shifted(df.index)) < len(df):
         groups["mean_shifted"] = shifted(df.index)
+    intervals = {split: video_deltas(base, adapted, [split]) for split in df.index}
     for name, splits in groups.items():
         df.loc[name] = {**df.loc[splits, values].mean().to_dict(), "dataset": name.replace("_", " "),
                         "videos": df.loc[splits, "videos"].sum()}
+        intervals[name] = video_deltas(base, adapted, splits)
     df["videos"] = df["videos"].astype(int)
+    df.insert(df.columns.get_loc("dJ") + 1, "dJ_lo", [intervals[s].lo for s in df.index])
+    df.insert(df.columns.get_loc("dJ_lo") + 1, "dJ_hi", [intervals[s].hi for s in df.index])
     return df
+
+
+def row_interval(row) -> Interval:
+    """The dJ interval of one row of :func:`compare_splits` (or any row with ``dJ``, ``dJ_lo``, ``dJ_hi``)."""
+    return Interval(float(row["dJ"]), float(row["dJ_lo"]), float(row["dJ_hi"]), int(row.get("videos", 0) or 0))
 
 
 def per_video(base: dict[str, TTTResult], adapted: dict[str, TTTResult]) -> pd.DataFrame:
@@ -96,8 +118,61 @@ def table3(results: dict[str, dict[str, TTTResult]]) -> pd.DataFrame:
         for strategy in [s for s in df.index if s != "none"]:
             delta = df.loc[strategy, values].astype(float) - df.loc["none", values].astype(float)
             df.loc[f"{strategy}_delta"] = {"label": df.loc[strategy, "label"], "value_kind": "delta", **delta.to_dict()}
+        add_intervals(df, {f"{s}_delta": (results["none"], results[s]) for s in results if s != "none"})
     df.index.name = "strategy"
     return df
+
+
+def delta_bounds(base: dict[str, TTTResult], adapted: dict[str, TTTResult], measure: str = "J") -> dict[str, float]:
+    """``<split>_<measure>_lo`` / ``_hi`` (and ``shifted_…``, ``mean_…``): the 95 % bootstrap interval over videos
+    of the change ×100 from ``base`` to ``adapted``, per split and pooled over the shifted splits and all splits."""
+    groups = {split: [split] for split in adapted}
+    if shifted(list(adapted)):
+        groups["shifted"] = shifted(list(adapted))
+    groups["mean"] = list(adapted)
+    out = {}
+    for name, splits in groups.items():
+        iv = video_deltas(base, adapted, splits, measure)
+        out[f"{name}_{measure}_lo"], out[f"{name}_{measure}_hi"] = iv.lo, iv.hi
+        out[f"{name}_{measure}_n"] = iv.n
+    return out
+
+
+def stored_interval(row, col: str) -> Interval | None:
+    """The interval a table row stores for ``col`` (``<col>_lo``, ``<col>_hi`` and, when saved, the number of
+    videos ``<col>_n``), or ``None`` when the row has none (an absolute row)."""
+    lo, hi = row.get(f"{col}_lo"), row.get(f"{col}_hi")
+    if lo is None or hi is None or pd.isna(lo) or pd.isna(hi):
+        return None
+    n = row.get(f"{col}_n")
+    return Interval(float(row[col]), float(lo), float(hi), int(n) if n is not None and pd.notna(n) else 2)
+
+
+def add_intervals(table: pd.DataFrame, pairs: dict, measure: str = "J") -> pd.DataFrame:
+    """Write :func:`delta_bounds` into the rows of ``table`` named in ``pairs`` (row: (base, adapted)), in place."""
+    for row, (base, adapted) in pairs.items():
+        for col, value in delta_bounds(base, adapted, measure).items():
+            table.loc[row, col] = value
+    return table
+
+
+def interval_layout(table: pd.DataFrame, rows=None, measure: str = "J", digits: int = 2) -> pd.DataFrame:
+    """The ``<x>_<measure>`` columns of ``table`` as text: ``+0.14 [-0.18, +0.68]`` where the row holds a 95 %
+    interval (``<x>_<measure>_lo``/``_hi``), the plain value otherwise (absolute rows); columns named by dataset."""
+    rows = list(table.index) if rows is None else list(rows)
+    cols = [c for c in table.columns if c.endswith(f"_{measure}")]
+    out = pd.DataFrame(index=rows)
+    for col in cols:
+        key = col[: -len(measure) - 1]
+        name = split_label(key) if key not in ("shifted", "mean") else f"{key} (mean)"
+        lo, hi = f"{col}_lo", f"{col}_hi"
+        cells = []
+        for r in rows:
+            v = table.loc[r, col]
+            iv = stored_interval(table.loc[r], col) if lo in table.columns and hi in table.columns else None
+            cells.append(iv.format(digits=digits) if iv is not None else "" if pd.isna(v) else f"{float(v):.{digits}f}")
+        out[name] = cells
+    return out
 
 
 def table3_deltas(table: pd.DataFrame, measure: str = "J") -> pd.DataFrame:
@@ -110,18 +185,31 @@ def table3_deltas(table: pd.DataFrame, measure: str = "J") -> pd.DataFrame:
     return out.astype(float).round(2)
 
 
-def fig5_rows(strategy: str, by_split: dict[str, TTTResult], epochs: int | None = None) -> list[dict]:
-    """Fig. 5 rows (strategy, epoch, split, J ×100): LTV gives one row per pass; N / MWI one row at ``epochs``."""
+def fig5_rows(strategy: str, by_split: dict[str, TTTResult], epochs: int | None = None,
+              base: dict[str, TTTResult] | None = None) -> list[dict]:
+    """Fig. 5 rows (strategy, epoch, split, J ×100): LTV gives one row per pass; N / MWI one row at ``epochs``.
+    With ``base`` (No TTT on the same videos) each row also holds the change ``dJ`` and its 95 % bootstrap interval
+    over the split's videos (``dJ_lo``, ``dJ_hi``)."""
+    from dattt_nb.stats import paired_delta_ci
+
     rows = []
     for split, res in by_split.items():
+        before = None if base is None else [100 * v.J for v in base[split].videos]
+
+        def row(epoch, per_video):
+            out = dict(strategy=strategy, epoch=epoch, split=split, J=float(np.nanmean(per_video)))
+            if before is not None and len(before) == len(per_video):
+                iv = paired_delta_ci(per_video, before)
+                out.update(dJ=iv.mean, dJ_lo=iv.lo, dJ_hi=iv.hi)
+            return out
+
         if strategy == "loop":
             passes = np.stack([np.nanmean(v.pass_J, axis=1) for v in res.videos])  # (videos, passes)
             for e in range(passes.shape[1]):
-                rows.append(dict(strategy=strategy, epoch=e + 1, split=split, J=100 * float(np.nanmean(passes[:, e]))))
+                rows.append(row(e + 1, 100 * passes[:, e]))
         else:
             e = res.epochs if epochs is None else epochs
-            rows.append(dict(strategy=strategy, epoch=0 if strategy == "none" else e, split=split,
-                             J=100 * float(np.nanmean([v.J for v in res.videos]))))
+            rows.append(row(0 if strategy == "none" else e, [100 * v.J for v in res.videos]))
     return rows
 
 
@@ -140,8 +228,9 @@ def fig5_table(rows: list[dict], none_rows: list[dict] | None = None) -> pd.Data
             means.append(dict(strategy=strategy, epoch=epoch, split="mean_shifted", J=sh["J"].mean()))
     df = pd.concat([df, pd.DataFrame(means)], ignore_index=True)
     df["label"] = df["strategy"].map(STRATEGY_LABELS)
+    extra = [c for c in ("dJ", "dJ_lo", "dJ_hi") if c in df.columns]  # intervals when the rows carry them
     return df.sort_values(["strategy", "split", "epoch"]).reset_index(drop=True)[["strategy", "label", "epoch",
-                                                                                   "split", "J"]]
+                                                                                   "split", "J"] + extra]
 
 
 # --- the schedule of steps -----------------------------------------------------------------------
@@ -179,12 +268,10 @@ def trace_passes(model, video, settings, strategy: str | None = None, epochs: in
 
 # --- sentences computed from results --------------------------------------------------------------------------
 
-NOISE_J = 0.5  # J ×100: a split of a handful of short videos moves about this much by chance
-
-
-def change_word(delta: float, noise: float = NOISE_J) -> str:
-    """"improves" / "lowers" / "does not clearly change", by the sign of ``delta`` and the noise level."""
-    return "improves" if delta > noise else "lowers" if delta < -noise else "does not clearly change"
+def change_word(interval: Interval) -> str:
+    """"improves" / "lowers" / "does not clearly change", read off the 95 % interval of the change over videos
+    (:meth:`dattt_nb.stats.Interval.verdict`): "improves" only when the whole interval lies above zero."""
+    return interval.verdict("improves", "lowers", "does not clearly change")
 
 
 def extremes_phrase(changes: pd.Series, unit: str = "J") -> str:
@@ -208,8 +295,15 @@ def summary_sentence(label: str, by_split: pd.DataFrame, shifted_splits, std_non
     """The one-line summary of a strategy's run that notebooks 04–06 print (J changes ×100 from
     :func:`compare_splits`, the predicted depth's spatial std before and after)."""
     measured = list(shifted_splits) or [s for s in by_split.index if s != "mean_shifted"]  # real: maybe clean only
-    return (f"{label}: mean change over the shifted splits {by_split['dJ'].get('mean_shifted', float('nan')):+.2f} J, "
-            f"clean split {by_split['dJ'].get(CLEAN_SPLIT, float('nan')):+.2f} J; "
+
+    def change(row: str) -> str:
+        if row not in by_split.index:
+            return "not measured"
+        iv = row_interval(by_split.loc[row]) if "dJ_lo" in by_split else None
+        return (f"{iv.format()} J (95 % interval over {iv.n} videos: {iv.verdict('a gain', 'a loss', 'no clear change')})"
+                if iv is not None else f"{float(by_split.loc[row, 'dJ']):+.2f} J")
+    return (f"{label}: mean change over the shifted splits {change('mean_shifted')}, "
+            f"clean split {change(CLEAN_SPLIT)}; "
             f"{extremes_phrase(by_split.loc[measured, 'dJ'])}; "
             f"depth std {std_none:.3f} → {std_ttt:.3f}.")
 

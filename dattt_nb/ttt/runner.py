@@ -20,7 +20,7 @@ from dattt_nb.data.stream import decoded
 from dattt_nb.metrics import scores_torch
 from dattt_nb.native import is_real, rescore
 from dattt_nb.ttt.engine import TTTEngine
-from dattt_nb.ttt.objectives import OBJECTIVES
+from dattt_nb.ttt.objectives import OBJECTIVES, get_objective  # noqa: F401
 from dattt_nb.ttt.strategies import STRATEGY_LABELS, Prediction, get_strategy, n_predictions, strategy_name
 from dattt_nb.utils import progress as progress_bar
 from dattt_nb.utils import warn
@@ -77,7 +77,7 @@ class TTTResult:
         """The paper's name: ``TTT-LTV``, ``TTT-N (TENT)``, ``TTT-MWI, gap 10``, ``No TTT``."""
         label = STRATEGY_LABELS[self.strategy]
         if self.strategy != "none" and self.objective != "depth":
-            label += f" ({OBJECTIVES[self.objective].label})"
+            label += f" ({get_objective(self.objective).label})"
         if self.frame_gap > 1 and self.strategy in ("momentum", "loop"):
             label += f", gap {self.frame_gap}"
         return label

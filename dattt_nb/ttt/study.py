@@ -172,10 +172,18 @@ def weight_drift(model, video, settings, strategies=("naive", "momentum"), epoch
 
 
 def collapse_watch(run: StrategyRun) -> tuple[float, float]:
-    """The collapse watch of a run: the views' depth std at every step and the predictions' depth std per split
-    without and with TTT (two figures); returns the mean predicted-depth std (without TTT, with TTT)."""
+    """The collapse watch of a run in one figure: the views' depth std per step index (train mode, measured during
+    the TTT step), the predictions' depth std per split without and with TTT (eval mode), and per video the change
+    of the predictions' std against ΔJ; returns the mean predicted-depth std (without TTT, with TTT)."""
+    import matplotlib.pyplot as plt
+
     from dattt_nb.ttt import plots
 
-    plots.plot_depth_std(run.adapted_all)
-    plots.plot_depth_std_before_after(run.none, run.adapted)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.4), gridspec_kw=dict(width_ratios=[1, 1.2, 1.1]))
+    plots.plot_steps(run.adapted_all, "depth_std", axes=[axes[0]])
+    plots.plot_depth_std_before_after(run.none, run.adapted, ax=axes[1])
+    plots.plot_std_change_vs_dj(run.per_video, ax=axes[2])
+    axes[0].set_title("views, during each step (train mode)", fontsize=9)
+    axes[1].set_title("predictions (eval mode), per split", fontsize=9)
+    fig.tight_layout()
     return run.depth_std()
