@@ -274,8 +274,9 @@ def _add_segment(subparsers) -> None:
                    help="replace this video's earlier output in --out made from other inputs or settings")
     p.add_argument("--checkpoint", help="stage-1 checkpoint .pt, never retrained (default: load or train the "
                                         "profile's model; the tiny/ci models know only synthetic clips)")
-    p.add_argument("--ttt", choices=["none", "n", "mwi", "ltv"], default="ltv",
-                   help="test-time training: none | n (TTT-N) | mwi (TTT-MWI) | ltv (TTT-LTV, default)")
+    p.add_argument("--ttt", type=_strategy, default="loop",
+                   help="test-time training: none | n (TTT-N) | mwi (TTT-MWI) | ltv (TTT-LTV, default); the long "
+                        "names (naive, momentum, loop) and the paper's labels work too")
     p.add_argument("--epochs", type=int, default=None, help="TTT epochs (default: the profile's ttt_epochs)")
     p.add_argument("--profile", help="named profile: ci | tiny | paper (default: $DATTT_PROFILE or tiny)")
     p.add_argument("--gt", help="ground-truth masks named like the frames: a folder of PNGs, a DAVIS root, or "
@@ -292,6 +293,12 @@ def _add_segment(subparsers) -> None:
     p.add_argument("--no-baseline", action="store_true", help="skip the extra no-TTT prediction")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_segment)
+
+
+def _strategy(text: str) -> str:
+    from .ttt.__main__ import strategy_arg
+
+    return strategy_arg(text)
 
 
 def _cmd_segment(args) -> int:

@@ -149,8 +149,8 @@ RANGES: dict[str, tuple[Any, str]] = {
                     "dis | farneback | raft_small | raft_large | gt | precomputed"),
     "depth_source": (lambda v: v in ("gt", "precomputed", "transformers"), "gt | precomputed | transformers"),
     "modulation": (lambda v: v in ("none", "head", "alpha", "beta", "alpha+beta"), "none | head | alpha | beta | alpha+beta"),
-    "ttt_strategy": (lambda v: v.lower() in ("none", "naive", "momentum", "loop", "n", "mwi", "ltv"),
-                     "none | naive | momentum | loop (or n | mwi | ltv)"),
+    "ttt_strategy": (lambda v: _strategy_or_none(v) is not None,
+                     "none | n | mwi | ltv (or naive | momentum | loop, TTT-N | TTT-MWI | TTT-LTV)"),
     "ttt_objective": (lambda v: v in ("depth", "tent", "bn", "rotation", "mae", "depth_anchored"),
                       "depth | tent | bn | rotation | mae | depth_anchored"),
     "input_norm": (lambda v: v in ("half", "imagenet"), "half | imagenet"),
@@ -218,7 +218,17 @@ def parse_setting(name: str, value: Any) -> Any:
     check = RANGES.get(name)
     if check is not None and not check[0](typed):
         raise SettingError(f"setting {name!r}: expected {check[1]}, got {value!r}")
-    return typed
+    return _strategy_or_none(typed) if name == "ttt_strategy" else typed  # one spelling from here on
+
+
+def _strategy_or_none(text: str) -> str | None:
+    """The canonical name of a TTT strategy in any spelling (the record lives with the strategies), else None."""
+    from dattt_nb.ttt.strategies import resolve_strategy  # lazy: the edge resolves, the record is the ttt package's
+
+    try:
+        return resolve_strategy(text).name
+    except ValueError:
+        return None
 
 
 def parse_parameter(text: str) -> Any:

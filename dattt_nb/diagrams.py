@@ -108,7 +108,9 @@ def strategy_timeline(strategy: str, n_frames: int = 5, epochs: int = 3, ax=None
 def strategy_timelines(highlight: str | None = None, n_frames: int = 5, epochs: int = 3):
     """Fig. 4, the three strategies one above the other (:func:`strategy_timeline`), ``highlight`` shaded."""
     fig, axes = plt.subplots(3, 1, figsize=(9, 7))
-    for ax, name in zip(axes, ["naive", "momentum", "loop"]):
+    from dattt_nb.ttt.strategies import ADAPTIVE
+
+    for ax, name in zip(axes, ADAPTIVE):
         strategy_timeline(name, n_frames=n_frames, epochs=epochs, ax=ax)
         if name == highlight:
             ax.set_facecolor("#fff8e1")

@@ -474,7 +474,7 @@ STRATEGY_HINTS = {
 
 
 def _check_strategy(name: str, label: str, fn: Callable, rules: str) -> Feedback:
-    from dattt_nb.ttt.strategies import STRATEGIES, n_predictions
+    from dattt_nb.ttt.strategies import STRATEGIES, STRATEGY_RECORDS, n_predictions
 
     for other in STRATEGIES:  # the library's runs are computed before the student's, with nothing forbidden
         _library_run(other, 2)
@@ -494,7 +494,7 @@ def _check_strategy(name: str, label: str, fn: Callable, rules: str) -> Feedback
         order = [(p, t) for p, t, _ in preds]
         if order != [(p, t) for p, t, _ in want_preds] and len(preds) == len(want_preds):
             problems.append(f"predictions come in the order {order[:6]}…; {rules}")
-        for other in ("none", "naive", "momentum", "loop"):
+        for other in STRATEGY_RECORDS:
             if other != name:
                 other_preds, other_steps = _library_run(other, epochs)
                 masks = [m for *_, m in preds]

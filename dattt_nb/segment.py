@@ -22,12 +22,10 @@ from dattt_nb.data.layout import (Video, find_annotations, image_tensor, read_an
 from dattt_nb.data.video_file import (DEFAULT_FPS, long_side_size, read_video, resize_long_side,
                                       video_fps, write_gif, write_mp4)
 from dattt_nb.train.checkpoint import trained_on
-from dattt_nb.ttt.strategies import STRATEGY_ALIASES, strategy_name
+from dattt_nb.ttt.strategies import resolve_strategy
 from dattt_nb.utils import atomic_write_json, check_output, progress_disabled
 from dattt_nb.viz import outline_masks, overlay_frames, side_by_side
 
-# command-line names of the TTT strategies (Fig. 4) → the runner's names
-TTT_STRATEGIES = {"none": "none", **STRATEGY_ALIASES}
 FLOW_LONG_SIDE = 256  # flow is estimated on frames whose long side is this (at least the input size)
 
 
@@ -77,11 +75,6 @@ class SegmentResult:
 
 
 # --- stages ---------------------------------------------------------------------------------------
-
-def strategy_for(ttt: str) -> str:
-    """A command-line TTT name (none | n | mwi | ltv) or a runner name (none | naive | momentum | loop) → runner name."""
-    return strategy_name(ttt)
-
 
 def compute_flow(frames: np.ndarray, method: str = "dis", long_side: int | None = FLOW_LONG_SIDE,
                  device=None, frame_names: Sequence[str] | None = None) -> np.ndarray:
@@ -265,7 +258,7 @@ def segment_video(source: str | Path, settings: Settings, checkpoint: str | Path
     """Segment the primary moving object of a video (ZSVOS) with the trained model and test-time training.
 
     ``source``: a folder of frames or a video file. ``checkpoint``: a stage-1 checkpoint (else ``model``, else
-    ``load_or_train(settings)``). ``ttt``: none | n | mwi | ltv (Fig. 4), ``epochs`` default
+    ``load_or_train(settings)``). ``ttt``: a strategy in any spelling (none | n | mwi | ltv | naive | TTT-N ...; Fig. 4), ``epochs`` default
     ``settings.ttt_epochs``. ``gt_root``: ground-truth masks named like the frames (a folder of PNGs or a DAVIS
     root; ``"auto"`` = the Annotations beside a DAVIS frame folder). ``with_baseline`` also predicts without TTT.
     ``flow_long_side``: flow is estimated at this long side (None = the frames' size). Writes masks, overlays and
@@ -277,10 +270,10 @@ def segment_video(source: str | Path, settings: Settings, checkpoint: str | Path
     settings the user overrode (``-p``), each applied or refused (:func:`check_given`).
     """
     progress = progress and not progress_disabled()
-    strategy = strategy_for(ttt)
-    ttt = {v: k for k, v in TTT_STRATEGIES.items()}[strategy]
-    epochs = 0 if strategy == "none" else settings.ttt_epochs if epochs is None else int(epochs)
-    if strategy != "none" and epochs < 1:
+    record = resolve_strategy(ttt)  # any spelling: n | naive | TTT-N | ...
+    strategy, ttt = record.name, record.short
+    epochs = 0 if not record.adapts else settings.ttt_epochs if epochs is None else int(epochs)
+    if record.adapts and epochs < 1:
         raise ValueError(f"TTT {ttt!r} needs epochs >= 1, got {epochs}")
     if checkpoint is not None:  # fail before any slow work
         check_checkpoint(checkpoint)
@@ -431,7 +424,7 @@ def _segment(source: Path, name: str, settings, checkpoint, strategy, ttt, epoch
     if not allow_nonfinite:
         check_nonfinite(res)
     small = res.videos[0].masks
-    timing["ttt" if strategy != "none" else "predict"] = time.perf_counter() - t
+    timing["ttt" if resolve_strategy(strategy).adapts else "predict"] = time.perf_counter() - t
 
     hw = frames.shape[1:3]
     result = SegmentResult(

@@ -22,7 +22,7 @@ from dattt_nb.models import VARIANTS
 from dattt_nb.paper import TABLE1_LABELS, TABLE1_ROWS, TABLE4_ROWS, ours_label
 from dattt_nb.results import load_table, results_dir, save_table
 from dattt_nb.splits import CLEAN_SPLIT, TEST_SPLITS, split_label
-from dattt_nb.ttt.strategies import STRATEGIES as _STRATEGIES, STRATEGY_LABELS
+from dattt_nb.ttt.strategies import ADAPTIVE, STRATEGIES as _STRATEGIES, STRATEGY_LABELS, resolve_strategy, strategy_name
 
 STRATEGIES = list(_STRATEGIES)  # Table 3's rows, in the paper's order: none, naive, momentum, loop
 NOT_RUN = "not run"
@@ -121,7 +121,7 @@ def check_table4(df: pd.DataFrame) -> str | None:
 def check_fig5(df: pd.DataFrame) -> str | None:
     """None when ``df`` is Fig. 5's long format with a curve for each of N, MWI and LTV."""
     problem = _missing_columns(df, ["strategy", "epoch", "split", "J"])
-    if problem is None and not {"naive", "momentum", "loop"} <= set(df["strategy"]):
+    if problem is None and not set(ADAPTIVE) <= set(df["strategy"]):
         problem = "a strategy's curve is missing"
     return problem
 
@@ -177,8 +177,9 @@ def run(settings: Settings, strategy: str | None = None, objective: str | None =
     model = load_model(settings, variant)
     if model is None:
         raise ValueError(f"no trained model for {variant!r}")
-    strategy = strategy or settings.ttt_strategy
-    if strategy == "none" and getattr(model, "depth_decoder", None) is None and objective in (None, "depth"):
+    strategy = strategy_name(strategy or settings.ttt_strategy)
+    if not resolve_strategy(strategy).adapts and getattr(model, "depth_decoder", None) is None and \
+            objective in (None, "depth"):
         objective = "bn"  # nothing adapts without TTT; the depth objective needs D_d even to be set up
     data = load_videos(settings)
     if n_videos:

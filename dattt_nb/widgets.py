@@ -148,6 +148,7 @@ class TTTExplorer:
 
     def _work(self, refresh: bool) -> None:
         from dattt_nb.ttt.explore import Stopped, explore, summary, total_predictions
+        from dattt_nb.ttt.strategies import resolve_strategy
 
         self.error = None
         try:
@@ -161,7 +162,7 @@ class TTTExplorer:
                          bar=_Bar(self.progress), refresh=refresh)
             self.result = ex
             info = summary(ex)
-            knobs = "" if state.strategy == "none" else f", lr {state.lr:g}, {state.epochs} passes, {state.n_pairs} pairs"
+            knobs = "" if not resolve_strategy(state.strategy).adapts else f", lr {state.lr:g}, {state.epochs} passes, {state.n_pairs} pairs"
             self.status.value = (f"<b>{info['method']}</b>{knobs} on {info['video']}: J {info['J_before']:.3f} → "
                                  f"{info['J_after']:.3f} ({info['dJ']:+.3f}), {info['steps']} steps"
                                  + (" (cached)" if info["cached"] else f", {info['seconds']:.1f} s"))

@@ -10,7 +10,8 @@ from dattt_nb.config import resolve
 from dattt_nb.data.video_file import read_video, write_mp4
 from dattt_nb.data.demo import write_demo_clip
 from dattt_nb.data.layout import find_annotations, read_annotations, upsample_masks
-from dattt_nb.segment import TTT_STRATEGIES, segment_video, strategy_for
+from dattt_nb.segment import segment_video
+from dattt_nb.ttt.strategies import strategy_name as strategy_for
 from dattt_nb.viz import compare_masks, side_by_side
 
 
@@ -39,9 +40,10 @@ def read_png_masks(folder, names):
 
 
 def test_strategy_names():
-    assert {k: strategy_for(k) for k in TTT_STRATEGIES} == {"none": "none", "n": "naive", "mwi": "momentum",
-                                                            "ltv": "loop"}
-    assert strategy_for("loop") == "loop" and strategy_for("LTV") == "loop"
+    """Every spelling of a strategy (command line, code, the paper's label) resolves to one record."""
+    spellings = {"naive": ("n", "naive", "TTT-N", "ttt-n"), "momentum": ("mwi", "momentum", "TTT-MWI"),
+                 "loop": ("ltv", "loop", "TTT-LTV", "LTV"), "none": ("none", "No TTT")}
+    assert {k: {strategy_for(a) for a in names} for k, names in spellings.items()} == {k: {k} for k in spellings}
     with pytest.raises(ValueError, match="unknown TTT strategy 'tent'"):
         strategy_for("tent")
 

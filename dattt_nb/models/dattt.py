@@ -24,6 +24,16 @@ class Variant:
     aux: str | None
     doc: str
 
+    @property
+    def has_depth_decoder(self) -> bool:
+        """Whether the model has D_d (every Table 1 architecture but the two-stream baseline)."""
+        return self.modulation in ARCHITECTURES[1:]
+
+    @property
+    def modulates(self) -> bool:
+        """Whether depth steers the mask decoder through M (eq. 3)."""
+        return self.modulation in MODULATIONS
+
 
 VARIANTS: dict[str, Variant] = {
     "none": Variant("none", None, "two-stream baseline: no depth decoder"),

@@ -16,14 +16,30 @@ import sys
 from pathlib import Path
 
 
+def _groupable(strategy: str) -> bool:
+    from dattt_nb.ttt.strategies import resolve_strategy
+
+    return resolve_strategy(strategy).groupable
+
+
+def strategy_arg(text: str) -> str:
+    """``--strategy`` / ``--ttt``: any spelling of a strategy → its name (argparse shows the error on one line)."""
+    from dattt_nb.ttt.strategies import strategy_name
+
+    try:
+        return strategy_name(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The TTT options (shared with ``dattt-nb ttt``)."""
     from dattt_nb.ttt.objectives import OBJECTIVES
-    from dattt_nb.ttt.strategies import STRATEGIES
+    from dattt_nb.ttt.strategies import STRATEGY_CHOICES
 
     p.add_argument("--profile", help="named profile: ci | tiny | paper (default: $DATTT_PROFILE or tiny)")
-    p.add_argument("--strategy", choices=sorted(STRATEGIES), default=None,
-                   help="none | naive (TTT-N) | momentum (TTT-MWI) | loop (TTT-LTV) (default: the profile's)")
+    p.add_argument("--strategy", type=strategy_arg, default=None,
+                   help=f"{STRATEGY_CHOICES} (default: the profile's)")
     p.add_argument("--objective", choices=sorted(OBJECTIVES), default=None,
                    help="depth (DATTT) | tent | bn | rotation | mae (default: the profile's)")
     p.add_argument("--split", default="davis", help="test split / dataset name (default: davis)")
@@ -152,7 +168,7 @@ def _adapt(model, settings, args, split, root, names, size, rank, world, device)
                      progress=not args.no_progress and rank == 0, device=device)
     out = Path(args.out_dir) if args.out_dir else run_dir(settings) / "ttt" / result.strategy
     stem = split + ("" if result.objective == "depth" else f"_{result.objective}") + \
-        (f"_gap{result.frame_gap}" if result.frame_gap > 1 and result.strategy in ("momentum", "loop") else "")
+        (f"_gap{result.frame_gap}" if result.frame_gap > 1 and _groupable(result.strategy) else "")
     if args.save_masks is not None:  # each rank writes its own videos
         masks_out = Path(args.save_masks) if args.save_masks else out / f"{stem}_masks"
         if real:

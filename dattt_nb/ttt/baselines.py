@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from dattt_nb.models import get_variant
 from dattt_nb.splits import shifted, split_label
 from dattt_nb.ttt.report import delta_bounds, split_scores
 from dattt_nb.ttt.runner import TTTResult
@@ -154,8 +155,9 @@ def table1_ttt(no_ttt: dict[str, dict[str, TTTResult]], ttt: dict[str, dict[str,
     rows = {}
     for variant, results in no_ttt.items():
         base = split_scores(results)["J"]
-        row = {"depth_decoder": "no" if variant == "none" else "yes",
-               "modulation": "no" if variant in ("none", "head") else variant}
+        record = get_variant(variant)
+        row = {"depth_decoder": "yes" if record.has_depth_decoder else "no",
+               "modulation": variant if record.modulates else "no"}
         adapted = split_scores(ttt[variant])["J"] if variant in ttt else None
         bounds = delta_bounds(results, ttt[variant]) if variant in ttt else {}
         for split in base.index:

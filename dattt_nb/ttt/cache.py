@@ -19,6 +19,7 @@ import torch
 
 from dattt_nb.config import pick_device, run_dir
 from dattt_nb.ttt.runner import TTTResult, VideoResult, run_ttt, write_results
+from dattt_nb.ttt.strategies import resolve_strategy, strategy_name
 from dattt_nb.utils import sha1_hex
 
 # the code that computes a TTT run's numbers (metrics are tested against the DAVIS reference and left out)
@@ -71,7 +72,8 @@ def cache_dir(model, settings, strategy: str, epochs: int | None = None, lr: flo
     n_pairs = settings.ttt_pairs if n_pairs is None else n_pairs
     objective = objective or settings.ttt_objective
     frame_gap = settings.ttt_frame_gap if frame_gap is None else frame_gap
-    if strategy == "none":  # nothing adapts: one cache entry whatever the TTT settings
+    strategy = strategy_name(strategy)  # one folder per strategy, whatever its spelling
+    if not resolve_strategy(strategy).adapts:  # nothing adapts: one cache entry whatever the TTT settings
         epochs, lr, n_pairs, frame_gap = 0, 0.0, 0, 1
     device = torch.device(device) if device is not None else pick_device(settings)
     key = sha1_hex(json.dumps([model_fingerprint(model), code_fingerprint(), list(settings.ttt_scale), device.type],
@@ -142,7 +144,7 @@ def cached_ttt(model, videos, settings, split: str, strategy: str | None = None,
                device=None) -> TTTResult:
     """:func:`~dattt_nb.ttt.runner.run_ttt` on ``videos`` of ``split``, reusing every video already computed
     with identical settings, weights, data and code (``refresh=True`` recomputes); new videos are added."""
-    strategy = strategy or settings.ttt_strategy
+    strategy = strategy_name(strategy or settings.ttt_strategy)
     folder = cache_dir(model, settings, strategy, epochs, lr, n_pairs, objective, frame_gap, device)
     record, done, fps = (None, {}, {}) if refresh else load_cached(folder, split)
     want = {v.name: video_fingerprint(v) for v in videos}

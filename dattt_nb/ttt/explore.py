@@ -19,7 +19,7 @@ import torch
 
 from dattt_nb.ttt.objectives import OBJECTIVES
 from dattt_nb.ttt.runner import TTTResult, VideoResult, run_video
-from dattt_nb.ttt.strategies import STRATEGY_LABELS, n_predictions
+from dattt_nb.ttt.strategies import n_predictions, resolve_strategy, strategy_name
 
 FOLDER_SPLIT = "folder"  # the cache's split name for a user's video folder
 
@@ -46,6 +46,7 @@ class ExploreState:
         kw = dict(strategy=settings.ttt_strategy, objective=settings.ttt_objective, lr=settings.ttt_lr,
                   epochs=settings.ttt_epochs, n_pairs=settings.ttt_pairs, frame_gap=settings.ttt_frame_gap)
         kw.update({k: v for k, v in overrides.items() if v is not None})
+        kw["strategy"] = strategy_name(kw["strategy"])  # any spelling (n, TTT-N, naive) → one cache entry
         return cls(**kw)
 
     @property
@@ -55,11 +56,10 @@ class ExploreState:
 
     def check(self) -> None:
         """A clear ValueError naming the knob that is out of range."""
-        if self.strategy not in STRATEGY_LABELS:
-            raise ValueError(f"strategy {self.strategy!r}: expected one of {sorted(STRATEGY_LABELS)}")
+        record = resolve_strategy(self.strategy)  # a clear error for an unknown name
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective {self.objective!r}: expected one of {sorted(OBJECTIVES)}")
-        if self.strategy != "none":
+        if record.adapts:
             if not (math.isfinite(self.lr) and self.lr > 0):
                 raise ValueError(f"lr must be a positive number, got {self.lr}")
             for name in ("epochs", "n_pairs", "frame_gap"):

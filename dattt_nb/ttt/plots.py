@@ -7,7 +7,7 @@ import pandas as pd
 from dattt_nb.splits import CLEAN_SPLIT, split_label
 from dattt_nb.ttt.report import steps_long
 from dattt_nb.ttt.runner import TTTResult
-from dattt_nb.ttt.strategies import STRATEGIES, STRATEGY_LABELS
+from dattt_nb.ttt.strategies import ADAPTIVE, STRATEGIES, STRATEGY_LABELS, resolve_strategy
 
 
 def plot_per_frame_j(base: TTTResult, adapted: TTTResult, names=None, n: int = 3, axes=None):
@@ -57,7 +57,7 @@ def plot_steps(result: TTTResult, column: str = "loss", axes=None, max_videos: i
     ax = axes[-1]
     stats = df.groupby("epoch")[column].agg(["mean", "std"])
     ax.errorbar(stats.index, stats["mean"], yerr=stats["std"], fmt="o-", color="#ef6c00", capsize=3)
-    ax.set_xlabel("pass over the video" if result.strategy == "loop" else "step on the same frame")
+    ax.set_xlabel("pass over the video" if resolve_strategy(result.strategy).loops else "step on the same frame")
     ax.set_ylabel(ylabel)
     ax.set_title(f"{result.label}: mean ± std over {df['video'].nunique()} videos", fontsize=9)
     ax.set_xticks(stats.index)
@@ -106,7 +106,7 @@ def plot_j_vs_epoch(fig5: pd.DataFrame, splits=("mean_shifted", CLEAN_SPLIT), ax
         axes = grid.ravel()[:len(splits)]
     style = {"naive": ("#42a5f5", "s", ":"), "momentum": ("#ab47bc", "^", "--"), "loop": ("#ef6c00", "o", "-")}
     for ax, split in zip(axes, splits):
-        for strategy in ("naive", "momentum", "loop"):
+        for strategy in ADAPTIVE:
             g = fig5[(fig5["split"] == split) & (fig5["strategy"] == strategy)].sort_values("epoch")
             if len(g):
                 color, marker, line = style[strategy]

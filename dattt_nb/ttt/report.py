@@ -13,10 +13,9 @@ import torch
 from dattt_nb.config import pick_device
 from dattt_nb.splits import CLEAN_SPLIT, shifted, split_label
 from dattt_nb.stats import Interval, paired_delta_ci
-from dattt_nb.ttt.cache import load_test_splits  # noqa: F401  (kept for explorer_cells.py's notebook cells)
 from dattt_nb.ttt.engine import TTTEngine
 from dattt_nb.ttt.runner import TTTResult, seeded_run
-from dattt_nb.ttt.strategies import STRATEGY_LABELS, step_epochs
+from dattt_nb.ttt.strategies import ADAPTIVE, STRATEGY_LABELS, resolve_strategy, step_epochs
 
 
 def merge_splits(results: dict[str, TTTResult]) -> TTTResult:
@@ -178,7 +177,7 @@ def interval_layout(table: pd.DataFrame, rows=None, measure: str = "J", digits: 
 def table3_deltas(table: pd.DataFrame, measure: str = "J") -> pd.DataFrame:
     """The paper's layout of Table 3 from :func:`table3`: No TTT absolute, the strategies as +/- deltas; one measure."""
     cols = [c for c in table.columns if c.endswith(f"_{measure}")]
-    rows = [r for r in table.index if r == "none" or r.endswith("_delta")]
+    rows = [r for r in table.index if r.endswith("_delta") or r not in ADAPTIVE]  # No TTT and the changes
     out = table.loc[rows, ["label"] + cols].set_index("label")
     out.columns = [split_label(c[: -len(measure) - 1]) if c[: -len(measure) - 1] not in ("shifted", "mean") else
                    f"{c[: -len(measure) - 1]} (mean)" for c in cols]
@@ -203,13 +202,14 @@ def fig5_rows(strategy: str, by_split: dict[str, TTTResult], epochs: int | None 
                 out.update(dJ=iv.mean, dJ_lo=iv.lo, dJ_hi=iv.hi)
             return out
 
-        if strategy == "loop":
+        record = resolve_strategy(strategy)
+        if record.loops:
             passes = np.stack([np.nanmean(v.pass_J, axis=1) for v in res.videos])  # (videos, passes)
             for e in range(passes.shape[1]):
                 rows.append(row(e + 1, 100 * passes[:, e]))
         else:
             e = res.epochs if epochs is None else epochs
-            rows.append(row(0 if strategy == "none" else e, [100 * v.J for v in res.videos]))
+            rows.append(row(e if record.adapts else 0, [100 * v.J for v in res.videos]))
     return rows
 
 

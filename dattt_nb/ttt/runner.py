@@ -21,7 +21,8 @@ from dattt_nb.metrics import scores_torch
 from dattt_nb.native import is_real, rescore
 from dattt_nb.ttt.engine import TTTEngine
 from dattt_nb.ttt.objectives import OBJECTIVES, get_objective  # noqa: F401
-from dattt_nb.ttt.strategies import STRATEGY_LABELS, Prediction, get_strategy, n_predictions, strategy_name
+from dattt_nb.ttt.strategies import (STRATEGY_LABELS, Prediction, get_strategy, n_predictions, resolve_strategy,
+                                     strategy_name)
 from dattt_nb.utils import progress as progress_bar
 from dattt_nb.utils import warn
 
@@ -78,7 +79,7 @@ class TTTResult:
         label = STRATEGY_LABELS[self.strategy]
         if self.strategy != "none" and self.objective != "depth":
             label += f" ({get_objective(self.objective).label})"
-        if self.frame_gap > 1 and self.strategy in ("momentum", "loop"):
+        if self.frame_gap > 1 and resolve_strategy(self.strategy).groupable:
             label += f", gap {self.frame_gap}"
         return label
 
@@ -244,7 +245,7 @@ def run_video(engine: TTTEngine, video, strategy: str = "loop", epochs: int = 1,
         raise ValueError(f"video {video.name!r} has no flow: load it with with_flow=True (the model needs E_f's input)")
     check_inputs(video)
     strategy = strategy_name(strategy)  # an alias (ltv) runs, and is counted, as its strategy (loop)
-    passes = epochs if strategy == "loop" else 1
+    passes = epochs if resolve_strategy(strategy).loops else 1
     scores = _Scores(video, passes, engine.device)
     start = time.perf_counter()
     for p in seeded_run(engine, video, strategy, epochs, frame_gap):

@@ -5,6 +5,7 @@ every pass, which gives the Fig. 5 curves). ``frames`` restricts a strategy to s
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Iterator, NamedTuple
 
 from torch import Tensor
@@ -89,27 +90,66 @@ def grouped(base: Callable, gap: int) -> Callable:
     return run
 
 
-STRATEGIES = {"none": no_ttt, "naive": naive, "momentum": momentum, "loop": loop}
-STRATEGY_LABELS = {"none": "No TTT", "naive": "TTT-N", "momentum": "TTT-MWI", "loop": "TTT-LTV"}
-STRATEGY_ALIASES = {"n": "naive", "mwi": "momentum", "ltv": "loop"}  # short names of the command line
+@dataclass(frozen=True)
+class Strategy:
+    """A TTT strategy as a record (Fig. 4), resolved once where a user names it; code below asks the record.
+
+    ``run``: the generator; ``label``: the paper's name; ``short``: the command line's; ``aliases``: every other
+    spelling accepted; ``adapts``: whether weights change at all; ``resets_per_frame``: trained weights back before
+    every frame (TTT-N); ``loops``: several scored passes over the video (TTT-LTV, Fig. 5); ``groupable``: runs on
+    interleaved groups of frames when ``frame_gap`` > 1 (the official release on DAVIS-16 and SegTrackV2).
+    """
+
+    name: str
+    label: str
+    short: str
+    run: Callable
+    adapts: bool = True
+    resets_per_frame: bool = False
+    loops: bool = False
+    groupable: bool = False
+
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        return (self.name, self.short, self.label.lower(), self.label.lower().replace("-", ""))
+
+    def runner(self, frame_gap: int = 1) -> Callable:
+        """The generator to run, on ``frame_gap`` interleaved groups where the strategy allows it."""
+        return grouped(self.run, frame_gap) if frame_gap > 1 and self.groupable else self.run
 
 
-def strategy_name(name: str) -> str:
-    """A strategy's name from itself or its short alias (``n`` / ``mwi`` / ``ltv``), else a clear error."""
-    key = str(name).lower()
-    key = STRATEGY_ALIASES.get(key, key)
-    if key not in STRATEGIES:
-        raise ValueError(f"unknown TTT strategy {name!r}; choose one of {sorted(STRATEGIES)} or an alias "
-                         f"({', '.join(f'{a} = {STRATEGY_LABELS[k]}' for a, k in STRATEGY_ALIASES.items())})")
-    return key
+STRATEGY_RECORDS: dict[str, Strategy] = {s.name: s for s in (
+    Strategy("none", "No TTT", "none", no_ttt, adapts=False),
+    Strategy("naive", "TTT-N", "n", naive, resets_per_frame=True),
+    Strategy("momentum", "TTT-MWI", "mwi", momentum, groupable=True),
+    Strategy("loop", "TTT-LTV", "ltv", loop, loops=True, groupable=True),
+)}
+STRATEGIES = {name: s.run for name, s in STRATEGY_RECORDS.items()}
+STRATEGY_LABELS = {name: s.label for name, s in STRATEGY_RECORDS.items()}
+STRATEGY_ALIASES = {s.short: name for name, s in STRATEGY_RECORDS.items() if s.short != name}
+ADAPTIVE = tuple(name for name, s in STRATEGY_RECORDS.items() if s.adapts)  # naive, momentum, loop
+_BY_ALIAS = {alias: s for s in STRATEGY_RECORDS.values() for alias in s.aliases} | {"no ttt": STRATEGY_RECORDS["none"]}
+STRATEGY_CHOICES = "none | n | mwi | ltv (also naive | momentum | loop, TTT-N | TTT-MWI | TTT-LTV)"
 
 
-def get_strategy(name: str, frame_gap: int = 1) -> Callable:
-    """The strategy called ``name`` (or its alias); MWI and LTV on ``frame_gap`` > 1 interleaved groups when asked."""
-    name = strategy_name(name)
-    if frame_gap > 1 and name in ("momentum", "loop"):
-        return grouped(STRATEGIES[name], frame_gap)
-    return STRATEGIES[name]
+def resolve_strategy(name: "str | Strategy") -> Strategy:
+    """The :class:`Strategy` for any of its spellings (``n``, ``naive``, ``TTT-N``, ...), else a clear error."""
+    if isinstance(name, Strategy):
+        return name
+    key = str(name).strip().lower()
+    if key not in _BY_ALIAS:
+        raise ValueError(f"unknown TTT strategy {name!r}; choose one of {STRATEGY_CHOICES}")
+    return _BY_ALIAS[key]
+
+
+def strategy_name(name: "str | Strategy") -> str:
+    """A strategy's canonical name (``naive`` / ``momentum`` / ``loop`` / ``none``) from any spelling."""
+    return resolve_strategy(name).name
+
+
+def get_strategy(name: "str | Strategy", frame_gap: int = 1) -> Callable:
+    """The strategy's generator (any spelling); MWI and LTV on ``frame_gap`` > 1 interleaved groups when asked."""
+    return resolve_strategy(name).runner(frame_gap)
 
 
 # --- the schedule, read off the strategies themselves ---------------------------------------------
