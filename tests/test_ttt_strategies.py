@@ -5,7 +5,7 @@ import torch
 from _ttt_helpers import ci_model, tiny_video
 from dattt_nb.ttt.engine import TTTEngine
 from dattt_nb.ttt.strategies import (STRATEGIES, STRATEGY_LABELS, get_strategy, grouped, loop, momentum, naive,
-                                     n_predictions, no_ttt)
+                                     n_predictions, no_ttt, strategy_name)
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +109,36 @@ def test_schedule_is_read_off_the_strategies():
     assert n_predictions("loop", 5, 3) == 20 and n_predictions("momentum", 5, 3) == 5 and n_predictions("none", 4, 9) == 4
     assert step_epochs("momentum", 4, 2, frame_gap=2).tolist() == [0, 1] * 4
     assert [e.kind for e in schedule("momentum", 4, 1, frame_gap=2)].count("reset") == 2  # one per group
+
+
+ALL_SPELLINGS = ("n", "mwi", "ltv", "naive", "momentum", "loop", "TTT-N", "TTT-MWI", "TTT-LTV")
+
+
+def test_every_command_accepts_every_spelling_of_a_strategy():
+    """Resolved once at the edge: ttt --strategy, segment --ttt, -p ttt_strategy and the explorer take every alias."""
+    from dattt_nb.cli import build_parser
+    from dattt_nb.config import resolve
+    from dattt_nb.ttt.__main__ import add_arguments
+    from dattt_nb.ttt.explore import ExploreState
+    import argparse
+
+    ttt_parser = add_arguments(argparse.ArgumentParser())
+    segment = build_parser()
+    for text in ALL_SPELLINGS:
+        name = strategy_name(text)
+        assert ttt_parser.parse_args(["--strategy", text]).strategy == name
+        assert segment.parse_args(["segment", "v", "--out", "o", "--ttt", text]).ttt == name
+        assert resolve("ci", ttt_strategy=text).ttt_strategy == name
+        assert ExploreState.from_settings(resolve("ci"), strategy=text).strategy == name
+    with pytest.raises(SystemExit):
+        ttt_parser.parse_args(["--strategy", "tent"])
+
+
+def test_strategy_records_say_what_each_does():
+    from dattt_nb.ttt.strategies import resolve_strategy
+
+    n, mwi, ltv, none = (resolve_strategy(s) for s in ("n", "mwi", "ltv", "none"))
+    assert not none.adapts and all(s.adapts for s in (n, mwi, ltv))
+    assert n.resets_per_frame and not mwi.resets_per_frame and ltv.loops and not mwi.loops
+    assert mwi.groupable and ltv.groupable and not n.groupable
+    assert (n.label, mwi.label, ltv.label) == ("TTT-N", "TTT-MWI", "TTT-LTV")
