@@ -42,7 +42,7 @@ nbval: venv
 	$(TEST_ENV) $(BIN)/python -m pytest notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout 600 -p no:cacheprovider -q
 
 book: venv  ## runs/$(PROFILE)/notebooks → runs/$(PROFILE)/book/_build/html (jupyter-book; Colab badges)
-	$(BIN)/python -m dattt_nb.book --profile $(PROFILE)
+	$(BIN)/python -m dattt_nb.course.book --profile $(PROFILE)
 
 ASSIGNMENTS := $(wildcard notebooks/assignments/*.ipynb)
 ASSIGNMENTS_OUT := runs/assignments

@@ -4,7 +4,7 @@ For every seed, the ``alpha+beta`` model (§4.1, eq. 2) is trained with ``seed=S
 (the same synthetic clips for every seed), then every test split is scored without TTT and with the profile's
 TTT-LTV (§4.2, eq. 4). The table — per (seed, split): no-TTT J, TTT-LTV J and ΔJ (×100) and the 95 % bootstrap
 interval of ΔJ over the split's videos — is saved as ``runs/<profile>/results/seed_spread.csv`` (+ .json), where
-notebooks 03–08 read it (:mod:`dattt_nb.noise`) and ``dattt-nb bundle export`` carries it to a class.
+notebooks 03–08 read it (:mod:`dattt_nb.reporting.noise`) and ``dattt-nb bundle export`` carries it to a class.
 
     python benchmarks/seed_spread.py --profile tiny --seeds 0,1,2 --jobs 2
 
@@ -64,7 +64,7 @@ def run_seed(profile: str, seed: int, data_seed: int) -> list[dict]:
 def main(argv=None) -> None:
     from dattt_nb.config import resolve
     from dattt_nb.data.prepare import ensure_benchmark
-    from dattt_nb.noise import SEED_SPREAD, spread_by_split
+    from dattt_nb.reporting.noise import SEED_SPREAD, spread_by_split
     from dattt_nb.results import save_table
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

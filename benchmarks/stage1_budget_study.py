@@ -2,7 +2,7 @@
 
 Trains the ``alpha+beta`` model (eq. 2) once per config — run length, learning rate, batch — each with its own
 warm-up and cosine schedule, validates every 100 steps, and reports the best validation J and the time. Configs run
-``--jobs`` at a time with one thread each (dattt_nb.series: 1.6× the throughput of one two-thread job on 2 cores).
+``--jobs`` at a time with one thread each (dattt_nb.run.scheduler: 1.6× the throughput of one two-thread job on 2 cores).
 
     python benchmarks/stage1_budget_study.py --profile tiny --jobs 2
     python benchmarks/stage1_budget_study.py --profile tiny --config steps=600,lr=1e-3 --config steps=1200,batch=8

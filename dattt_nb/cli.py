@@ -29,7 +29,7 @@ def _add_run(subparsers) -> None:
 
 def _cmd_run(args) -> int:
     from .config import parse_parameter
-    from .pipeline import run_pipeline
+    from .run.pipeline import run_pipeline
 
     only = [s for s in args.only.split(",") if s.strip()] if args.only else None
     params = {name: parse_parameter(value) for name, value in args.param}
@@ -303,7 +303,7 @@ def _strategy(text: str) -> str:
 
 def _cmd_segment(args) -> int:
     from .config import parse_overrides, resolve
-    from .segment import segment_video
+    from .run.segment import segment_video
 
     given = parse_overrides(args.param)
     settings = resolve(args.profile, given, device=args.device)
@@ -338,7 +338,7 @@ def _add_bundle(subparsers) -> None:
 
 
 def _cmd_bundle_export(args) -> int:
-    from .bundle import export_bundle
+    from .course.bundle import export_bundle
 
     made = export_bundle(args.file, profile=args.profile)
     print(f"{made['path']}: profile {made['profile']}, {len(made['files'])} files, {made['bytes'] / 2**20:.1f} MiB, "
@@ -349,7 +349,7 @@ def _cmd_bundle_export(args) -> int:
 
 
 def _cmd_bundle_import(args) -> int:
-    from .bundle import import_bundle
+    from .course.bundle import import_bundle
 
     done = import_bundle(args.source, sha256=args.sha256, profile=args.profile, overwrite=args.overwrite,
                          allow_version=args.any_version)
@@ -372,7 +372,7 @@ def _add_report(subparsers) -> None:
 
 def _cmd_report(args) -> int:
     from .config import default_profile, run_dir
-    from .summary import results_block, update_readme
+    from .reporting.summary import results_block, update_readme
     from .utils import atomic_path
 
     folder = run_dir(args.profile or default_profile())

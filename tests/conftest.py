@@ -51,10 +51,10 @@ def davis_mini() -> Path:
 
 @pytest.fixture(scope="session")
 def ci_book(tmp_path_factory) -> Path:
-    """The book (``dattt_nb.book``, Sphinx warnings as errors) of a ``ci`` run of the series' first notebook executed
+    """The book (``dattt_nb.course.book``, Sphinx warnings as errors) of a ``ci`` run of the series' first notebook executed
     with papermill into a temporary runs/ folder; returns its index.html. Shared by the book and browser tests."""
-    from dattt_nb.book import build_book
-    from dattt_nb.pipeline import run_pipeline
+    from dattt_nb.course.book import build_book
+    from dattt_nb.run.pipeline import run_pipeline
 
     runs = tmp_path_factory.mktemp("ci-run") / "runs"
     run_pipeline("ci", only=["00"], runs_root=runs)

@@ -1,10 +1,10 @@
-"""The series as a book (dattt_nb.book): built strictly from a ci run's executed notebook, badge, order, errors."""
+"""The series as a book (dattt_nb.course.book): built strictly from a ci run's executed notebook, badge, order, errors."""
 import re
 
 import nbformat
 import pytest
 
-from dattt_nb import book
+from dattt_nb.course import book
 
 
 def test_book_of_a_ci_run_builds_with_warnings_as_errors(ci_book):

@@ -6,7 +6,8 @@ import tarfile
 import pytest
 import torch
 
-from dattt_nb import __version__, bundle
+from dattt_nb import __version__
+from dattt_nb.course import bundle
 from dattt_nb.cli import main
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dattt_nb import cli, pipeline
+from dattt_nb import cli
+from dattt_nb.run import pipeline
 
 
 def write_mask(path, mask):

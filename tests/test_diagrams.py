@@ -4,7 +4,7 @@ import matplotlib
 matplotlib.use("Agg")
 import pytest
 
-from dattt_nb import diagrams
+from dattt_nb.course import diagrams
 
 
 def test_schedules_match_the_strategies():

@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dattt_nb import exercise_solutions as sol
-from dattt_nb import exercises as ex
+from dattt_nb.course import solutions as sol
+from dattt_nb.course import exercises as ex
 from dattt_nb.ttt.strategies import Prediction
 
 
@@ -94,7 +94,7 @@ def test_collapse_quiz():
 
 def test_strategies_on_shift_table():
     from dattt_nb.config import resolve
-    from dattt_nb.exercises import _ttt_setup
+    from dattt_nb.course.exercises import _ttt_setup
 
     model, video = _ttt_setup()
     table = ex.strategies_on_shift(model, video, sol.low_light, resolve("ci", device="cpu"), epochs=1)

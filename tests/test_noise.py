@@ -1,4 +1,4 @@
-"""The training-seed spread (dattt_nb.noise), benchmarks/seed_spread.py's arguments and the separate data seed."""
+"""The training-seed spread (dattt_nb.reporting.noise), benchmarks/seed_spread.py's arguments and the separate data seed."""
 from __future__ import annotations
 
 import importlib.util
@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dattt_nb import noise
+from dattt_nb.reporting import noise
 from dattt_nb.config import resolve
 from dattt_nb.data.prepare import generator_params, synthetic_root
 

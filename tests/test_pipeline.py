@@ -5,7 +5,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from dattt_nb.pipeline import PipelineError, plan_parameters, run_pipeline, select_notebooks, write_report
+from dattt_nb.run.pipeline import PipelineError, plan_parameters, run_pipeline, select_notebooks, write_report
 
 WRITE_RESULT = """\
 import os

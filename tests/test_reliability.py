@@ -296,7 +296,7 @@ def test_case15_device_the_machine_cannot_serve_names_the_setting(seg, tmp_path,
 
 
 def test_case18_segment_disk_full_names_the_path_and_leaves_nothing_half(seg, tmp_path, capsys, monkeypatch):
-    from dattt_nb import segment
+    from dattt_nb.run import segment
     from dattt_nb.utils import atomic_path
 
     def full_disk(frames, path, *a, **k):
@@ -392,7 +392,7 @@ def course(tmp_path, monkeypatch):
     """A ci run folder with a checkpoint and a table, exported as a bundle; DATTT_RUNS then points at a fresh root."""
     import torch
 
-    from dattt_nb import bundle
+    from dattt_nb.course import bundle
 
     ci = tmp_path / "runs" / "ci"
     (ci / "checkpoints" / "m").mkdir(parents=True)
@@ -456,7 +456,7 @@ def test_case12_bundle_file_meeting_a_folder_unpacks_nothing(course, capsys):
 
 
 def test_case12_failed_move_takes_back_what_was_placed(course, capsys, monkeypatch):
-    from dattt_nb import bundle
+    from dattt_nb.course import bundle
 
     real, calls = bundle.os.replace, []
 
@@ -524,7 +524,7 @@ def test_case19_ctrl_c_during_run_ends_with_one_line(tmp_path):
 
 
 def test_case20_bad_settings_are_caught_up_front_with_one_job(tmp_path, capsys, monkeypatch):
-    from dattt_nb import pipeline
+    from dattt_nb.run import pipeline
 
     monkeypatch.setattr(pipeline, "_execute", lambda *a, **k: pytest.fail("a notebook ran"))
     monkeypatch.setenv("DATTT_RUNS", str(tmp_path / "runs"))

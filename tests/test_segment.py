@@ -1,4 +1,4 @@
-"""Segmenting a video end to end (dattt_nb.segment): synthetic clip and real DAVIS frames, folder and .mp4."""
+"""Segmenting a video end to end (dattt_nb.run.segment): synthetic clip and real DAVIS frames, folder and .mp4."""
 import json
 import shutil
 
@@ -10,7 +10,7 @@ from dattt_nb.config import resolve
 from dattt_nb.data.video_file import read_video, write_mp4
 from dattt_nb.data.demo import write_demo_clip
 from dattt_nb.data.layout import find_annotations, read_annotations, upsample_masks
-from dattt_nb.segment import segment_video
+from dattt_nb.run.segment import segment_video
 from dattt_nb.ttt.strategies import strategy_name as strategy_for
 from dattt_nb.viz import compare_masks, side_by_side
 
@@ -144,7 +144,7 @@ def test_davis_blackswan_folder_and_mp4(env, davis_mini, tmp_path):
 
 def test_ground_truth_of_another_size_is_refused_before_the_model_runs(env, tmp_path):
     from dattt_nb.data.layout import write_mask_pngs
-    from dattt_nb.segment import check_gt_size
+    from dattt_nb.run.segment import check_gt_size
 
     write_mask_pngs(tmp_path / "gt", np.zeros((4, 10, 30), bool), [f"{i:05d}" for i in range(4)])
     with pytest.raises(ValueError, match=r"masks in .*gt are 30x10, the frames are 48x48; expected masks of the "):
@@ -159,7 +159,7 @@ def test_bad_weights_flow_and_output_are_named(env, tmp_path, monkeypatch):
     import torch
 
     from dattt_nb.data import flow as flow_module
-    from dattt_nb.segment import compute_flow
+    from dattt_nb.data.clip import flow_of_frames as compute_flow
 
     state = env["model"].state_dict()
     name = next(k for k, v in state.items() if v.is_floating_point())

@@ -4,9 +4,9 @@ import os
 
 import pytest
 
-from dattt_nb import series
+from dattt_nb.run import scheduler as series
 from dattt_nb.config import resolve
-from dattt_nb.pipeline import PipelineError, run_pipeline
+from dattt_nb.run.pipeline import PipelineError, run_pipeline
 from test_pipeline import write_notebook
 
 STEMS = ["00_overview", "01_data", "02_joint", "03_modulation", "04_naive", "05_momentum", "06_loop", "07_baselines",

@@ -1,4 +1,4 @@
-"""The README's results block is generated from a run (dattt_nb.summary, `dattt-nb report`)."""
+"""The README's results block is generated from a run (dattt_nb.reporting.summary, `dattt-nb report`)."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,7 @@ import json
 import pandas as pd
 import pytest
 
-from dattt_nb import summary
+from dattt_nb.reporting import summary
 
 
 def _fake_run(folder):

@@ -1,4 +1,4 @@
-"""Tables 1, 3, 4 and Figs. 5–6 saved or computed (dattt_nb.tables), ours beside the paper (dattt_nb.paper)."""
+"""Tables 1, 3, 4 and Figs. 5–6 saved or computed (dattt_nb.reporting.tables), ours beside the paper (dattt_nb.reporting.paper)."""
 import math
 
 import numpy as np
@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from dattt_nb import paper, tables
+from dattt_nb.reporting import paper, tables
 from dattt_nb.ttt import plots
 from dattt_nb.config import resolve
 from dattt_nb.data.synthetic import TEST_SPLITS
@@ -134,7 +134,7 @@ def test_table4_runs_the_auxiliary_head_baselines_when_their_models_exist(cfg, f
 
 def test_models_the_library_cannot_train_are_none(cfg, monkeypatch):
     monkeypatch.setattr(tables, "VARIANTS", {k: v for k, v in tables.VARIANTS.items() if k not in ("rot", "mae")})
-    assert tables.load_model(cfg, "rot") is None
+    assert tables.trained_model(cfg, "rot") is None
 
 
 def test_notebook_07s_tables_are_read_in_its_layout(cfg, fake_runs, monkeypatch):
@@ -231,13 +231,13 @@ def test_mean_recall_decay_is_saved_with_a_mean_row_per_method(cfg, fake_runs):
 # --- the paper's tables beside ours ----------------------------------------------------------------
 
 def test_paper_tables_load_with_their_published_shapes():
-    from dattt_nb import paper
+    from dattt_nb.reporting import paper
 
     shapes = {1: (10, 7), 2: (7, 6), 3: (8, 13), 4: (18, 14), 5: (8, 7)}
     for n, shape in shapes.items():
-        assert paper.load_table(n).shape == shape, n
+        assert paper.paper_table(n).shape == shape, n
     with pytest.raises(ValueError, match="Tables"):
-        paper.load_table(6)
+        paper.paper_table(6)
 
 
 @pytest.mark.parametrize("n, rows", [(1, list(paper.TABLE1_ROWS)),

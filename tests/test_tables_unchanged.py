@@ -28,8 +28,8 @@ OLD = {
 NEW = {
     **{k: "dattt_nb.ttt.report" for k in ("split_scores", "compare_splits", "per_video", "table3", "table3_deltas",
                                           "fig5_rows", "fig5_table", "steps_long", "most_changed")},
-    "split_statistics": "dattt_nb.tables", "table3_beside_paper": "dattt_nb.paper", "flat": "dattt_nb.paper",
-    "paper_scores": "dattt_nb.paper", "split_label": "dattt_nb.splits",
+    "split_statistics": "dattt_nb.reporting.tables", "table3_beside_paper": "dattt_nb.reporting.paper", "flat": "dattt_nb.reporting.paper",
+    "paper_scores": "dattt_nb.reporting.paper", "split_label": "dattt_nb.splits",
 }
 SPLITS = ["davis", "fbms", "mcl"]
 SHAPES = {"none": 1, "naive": 2, "momentum": 2, "loop": 3}  # epochs

@@ -228,7 +228,7 @@ def test_torchrun_two_cpu_processes_write_one_checkpoint(tmp_path, clips):
 
 def test_a_course_bundle_record_loads_without_training_or_weights_in_last(data, tmp_path, monkeypatch):
     """bundle.slim_record keeps what loading needs from a finished last.pt; load_or_train and train accept it."""
-    from dattt_nb import bundle
+    from dattt_nb.course import bundle
 
     monkeypatch.setenv("DATTT_RUNS", str(tmp_path / "runs"))
     s = _settings(train_steps=2, val_every=10)

@@ -1,4 +1,4 @@
-"""The TTT explorer and the mask viewer (dattt_nb.widgets, dattt_nb.ttt.explore) without a browser: what the view
+"""The TTT explorer and the mask viewer (dattt_nb.course.widgets, dattt_nb.ttt.explore) without a browser: what the view
 shows for a given state, the cache, Stop, and the widgets driven from Python like a user would."""
 import time
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from _ttt_helpers import CI, ci_model, tiny_video
-from dattt_nb import widgets
+from dattt_nb.course import widgets
 from dattt_nb.ttt import explore as ex_mod
 from dattt_nb.ttt.explore import ExploreState, Stopped, curves_figure, explore, frame_view, summary
 from dattt_nb.ttt.runner import run_ttt

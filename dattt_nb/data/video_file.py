@@ -1,7 +1,7 @@
 """Read a user's video — a folder of frames or a video file — and write frames back as MP4 or GIF.
 
 A video becomes ``(T, H, W, 3)`` uint8 RGB frames plus frame names (file stems of a folder, ``00000``, ... for a
-file), the input of :func:`dattt_nb.segment.segment_video`. Video files are decoded with imageio-ffmpeg when it
+file), the input of :func:`dattt_nb.run.segment.segment_video`. Video files are decoded with imageio-ffmpeg when it
 is installed, else with OpenCV's ``cv2.VideoCapture`` (its wheels bundle FFmpeg). Every file is written atomically.
 """
 from __future__ import annotations

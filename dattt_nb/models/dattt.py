@@ -176,3 +176,10 @@ def build_model(settings=None, **overrides) -> DATTTNet:
                         "aux, encoder_arch")
     kwargs.update(overrides)
     return DATTTNet(**kwargs)
+
+
+def input_size(model, settings) -> int:
+    """The square side the model was built for (its config), else ``settings.image_size``."""
+    config = getattr(model, "config", None)
+    size = config.get("image_size") if isinstance(config, dict) else None
+    return int(size or settings.image_size)

@@ -7,7 +7,7 @@ import pandas as pd
 import torch
 
 from dattt_nb.data.stream import stream_split, video_chunks
-from dattt_nb.native import is_real, native_scores
+from dattt_nb.native_scores import is_real, native_scores
 from dattt_nb.utils import autocast
 
 
@@ -84,7 +84,7 @@ def _native_row(video, mask_prob: torch.Tensor) -> dict:
     return dict(video=video.name, J=scores["J"], F=scores["F"], frames=scores["frames"])
 
 
-def evaluate_video(model, video, batch_size: int = 32) -> dict:
+def score_model_on_video(model, video, batch_size: int = 32) -> dict:
     """Mean J and F of one video (a ``Video`` or ``VideoFrames``), predicted and scored chunk by chunk (real data:
     at the frames' own size)."""
     if is_real(getattr(video, "root", None)):
@@ -100,7 +100,7 @@ def evaluate_video(model, video, batch_size: int = 32) -> dict:
 def evaluate_split(model, videos, settings=None, batch_size: int = 32) -> pd.DataFrame:
     """Per-video J and F of ``model`` (no TTT) on decoded :class:`~dattt_nb.data.layout.Video` s or streamed
     :class:`~dattt_nb.data.stream.VideoFrames`."""
-    rows = [evaluate_video(model, v, batch_size) for v in videos]
+    rows = [score_model_on_video(model, v, batch_size) for v in videos]
     return pd.DataFrame(rows, columns=["video", "J", "F", "frames"])
 
 

@@ -158,7 +158,7 @@ def _adapt(model, settings, args, split, root, names, size, rank, world, device)
     from dattt_nb.config import run_dir
     from dattt_nb.data.layout import read_manifest, write_masks
     from dattt_nb.data.stream import stream_split
-    from dattt_nb.native import write_native_masks
+    from dattt_nb.native_scores import write_native_masks
     from dattt_nb.ttt.runner import check_nonfinite, run_ttt, write_results
 
     real = read_manifest(root).get("kind") == "real"

@@ -4,7 +4,7 @@
 :func:`~dattt_nb.ttt.runner.run_video` — the notebooks' code path — keeping each frame's predicted depth, and caches
 both beside the notebooks' runs (the same key as :func:`dattt_nb.ttt.cache.cache_dir`), so a second look is
 instant. :func:`frame_view` and :func:`curves_figure` are pure functions of an :class:`Exploration` and a frame: the
-widget in :mod:`dattt_nb.widgets` only draws what they return, so the logic is tested without a browser.
+widget in :mod:`dattt_nb.course.widgets` only draws what they return, so the logic is tested without a browser.
 """
 from __future__ import annotations
 
@@ -191,7 +191,8 @@ def load_folder(source, settings, model=None, max_frames: int | None = None):
     from dattt_nb.config import pick_device
     from dattt_nb.data.layout import find_annotations, read_annotations
     from dattt_nb.data.video_file import read_video
-    from dattt_nb.segment import FLOW_LONG_SIDE, compute_flow, input_size, to_video
+    from dattt_nb.data.clip import FLOW_LONG_SIDE, flow_of_frames, to_video
+    from dattt_nb.models.dattt import input_size
 
     source = Path(source).expanduser()
     if not source.exists():
@@ -202,7 +203,7 @@ def load_folder(source, settings, model=None, max_frames: int | None = None):
     if (gt_root := find_annotations(source)) is not None:
         gt, annotated = read_annotations(gt_root, name, names)
     size = input_size(model, settings) if model is not None else settings.image_size
-    flow = compute_flow(frames, settings.flow_method, max(FLOW_LONG_SIDE, size), device=pick_device(settings))
+    flow = flow_of_frames(frames, settings.flow_method, max(FLOW_LONG_SIDE, size), device=pick_device(settings))
     return to_video(name, frames, flow, names, size, gt, annotated)
 
 

@@ -18,7 +18,7 @@ import torch
 from dattt_nb.config import pick_device
 from dattt_nb.data.stream import decoded
 from dattt_nb.metrics import scores_torch
-from dattt_nb.native import is_real, rescore
+from dattt_nb.native_scores import is_real, rescore
 from dattt_nb.ttt.engine import TTTEngine
 from dattt_nb.ttt.objectives import OBJECTIVES, get_objective  # noqa: F401
 from dattt_nb.ttt.strategies import (STRATEGY_LABELS, Prediction, get_strategy, n_predictions, resolve_strategy,

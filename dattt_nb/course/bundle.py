@@ -8,7 +8,6 @@ file against the manifest and only then moves the files in: a bad bundle unpacks
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -24,7 +23,7 @@ from pathlib import Path, PurePosixPath
 from dattt_nb import __version__
 from dattt_nb.config import default_profile, project_root, runs_root
 from dattt_nb.guards import check_separate, disk_error, output_lock
-from dattt_nb.utils import atomic_path, atomic_write_json, git_commit
+from dattt_nb.utils import atomic_path, atomic_write_json, git_commit, sha256_file
 
 FORMAT = 1
 MANIFEST = "bundle.json"
@@ -33,15 +32,6 @@ FILES = "files"
 PARTS = ("checkpoints", "ttt/cache", "results")
 IMPORT_RECORD = "imported-bundle.json"
 _CHUNK = 1 << 20
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(_CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # --- export --------------------------------------------------------------------------------------
@@ -172,7 +162,7 @@ def _safe_member(member: tarfile.TarInfo, source: str) -> str:
     return member.name
 
 
-def read_manifest(tar: tarfile.TarFile, source: str) -> dict:
+def read_bundle_manifest(tar: tarfile.TarFile, source: str) -> dict:
     """The bundle's ``bundle.json``, with a clear error when it is missing or not a dattt-nb bundle."""
     try:
         manifest = json.load(tar.extractfile(MANIFEST))
@@ -253,7 +243,7 @@ def _extract(path: Path, source: str, staging: Path, profile: str | None, allow_
             members = tar.getmembers()
             for member in members:
                 _safe_member(member, source)
-            manifest = read_manifest(tar, source)
+            manifest = read_bundle_manifest(tar, source)
             check_manifest(manifest, source, profile, allow_version)
             wanted = [m for m in members if m.isfile() and m.name.startswith(f"{FILES}/")]
             tar.extractall(staging, members=wanted, filter="data")

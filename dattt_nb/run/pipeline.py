@@ -14,8 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from . import config
-from .utils import atomic_path, atomic_write_json, git_commit, package_versions, sha256_file
+from dattt_nb import config
+from dattt_nb.utils import atomic_path, atomic_write_json, git_commit, package_versions, sha256_file
 
 MANIFEST = "manifest.json"
 REPORT = "report.md"
@@ -182,7 +182,7 @@ def run_pipeline(profile: str | None = None, only: list[str] | None = None, para
 
     ``jobs`` > 1 (a multi-core CPU): train the series' models and execute the notebooks ``jobs`` at a time in
     worker processes, each with ``cores // jobs`` threads, a notebook starting once its models and the notebooks it
-    builds on are done (:mod:`dattt_nb.series`); the manifest also records each model's training.
+    builds on are done (:mod:`dattt_nb.run.scheduler`); the manifest also records each model's training.
     """
     from tqdm.auto import tqdm
 
@@ -190,7 +190,7 @@ def run_pipeline(profile: str | None = None, only: list[str] | None = None, para
     if jobs < 1:
         raise PipelineError(f"jobs must be an integer >= 1, got {jobs}")
     settings = config.resolve(profile).to_dict()
-    from . import series
+    from dattt_nb.run import scheduler as series
 
     series.series_settings(profile, params)  # a bad SETTINGS / SEED / TRAIN_STEPS stops here, for any --jobs
     root = Path(runs_root) if runs_root is not None else config.runs_root()
@@ -266,13 +266,13 @@ def run_pipeline(profile: str | None = None, only: list[str] | None = None, para
 def _run_parallel(todo: list[Path], jobs: int, params: dict, profile: str, start, manifest: dict,
                   manifest_path: Path, previous: dict, failures: list) -> None:
     """Train the series' models and run the notebooks ``jobs`` at a time, critical path first
-    (:func:`dattt_nb.series.plan_tasks`); after a failure nothing new starts and the running work finishes."""
+    (:func:`dattt_nb.run.scheduler.plan_tasks`); after a failure nothing new starts and the running work finishes."""
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     from tqdm.auto import tqdm
 
-    from . import series
+    from dattt_nb.run import scheduler as series
 
     settings = series.series_settings(profile, params)
     stems = {nb.stem for nb in todo}

@@ -203,7 +203,7 @@ def ttt_explorer(model, settings, data: dict, **kw) -> TTTExplorer:
 # --- dattt-nb segment results -------------------------------------------------------------------
 
 def segment_frame(result, t: int, alpha: float = 0.45) -> dict:
-    """Frame ``t`` of a :class:`~dattt_nb.segment.SegmentResult`: {title: (H, W, 3) float panel} with No TTT (blue)
+    """Frame ``t`` of a :class:`~dattt_nb.run.segment.SegmentResult`: {title: (H, W, 3) float panel} with No TTT (blue)
     and the TTT result (red) tinted with opacity ``alpha``, each titled with its J, and the ground truth (green)."""
     from dattt_nb.viz import COLORS, overlay, to_hwc
 
@@ -223,7 +223,7 @@ def segment_frame(result, t: int, alpha: float = 0.45) -> dict:
 
 
 def mask_viewer(result, t: int = 0, alpha: float = 0.45):
-    """Before / after masks of a ``dattt-nb segment`` result (:func:`dattt_nb.segment.segment_video`) under a frame
+    """Before / after masks of a ``dattt-nb segment`` result (:func:`dattt_nb.run.segment.segment_video`) under a frame
     slider and a mask-opacity slider; returns the widget (display it)."""
     import ipywidgets as W
 

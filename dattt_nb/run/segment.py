@@ -10,23 +10,20 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Mapping
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from dattt_nb.config import Settings, pick_device
-from dattt_nb.data.layout import (Video, find_annotations, image_tensor, read_annotations, upsample_masks,
-                                  write_mask_pngs)
-from dattt_nb.data.video_file import (DEFAULT_FPS, long_side_size, read_video, resize_long_side,
-                                      video_fps, write_gif, write_mp4)
+from dattt_nb.data.clip import FLOW_LONG_SIDE, flow_of_frames, to_video
+from dattt_nb.data.layout import Video, find_annotations, read_annotations, upsample_masks, write_mask_pngs
+from dattt_nb.data.video_file import DEFAULT_FPS, long_side_size, read_video, video_fps, write_gif, write_mp4
+from dattt_nb.models.dattt import input_size
 from dattt_nb.train.checkpoint import trained_on
 from dattt_nb.ttt.strategies import resolve_strategy
 from dattt_nb.utils import atomic_write_json, check_output, progress_disabled
 from dattt_nb.viz import outline_masks, overlay_frames, side_by_side
 
-FLOW_LONG_SIDE = 256  # flow is estimated on frames whose long side is this (at least the input size)
 
 
 @dataclass
@@ -76,42 +73,6 @@ class SegmentResult:
 
 # --- stages ---------------------------------------------------------------------------------------
 
-def compute_flow(frames: np.ndarray, method: str = "dis", long_side: int | None = FLOW_LONG_SIDE,
-                 device=None, frame_names: Sequence[str] | None = None) -> np.ndarray:
-    """Colour-coded forward flow (T, h, w, 3) uint8, estimated on frames scaled to ``long_side`` (aspect kept).
-
-    A moderate size keeps DIS fast and its flow smooth; the colour image is later resized to the input, as the
-    layout's readers do for a dataset's Flow PNGs. Method ``gt`` (synthetic only) falls back to ``dis``. Flow
-    that is not finite (NaN/inf) is an error naming the frame.
-    """
-    from dattt_nb.data.flow import MIN_FLOW_SIDE, estimate_flow, flow_to_rgb
-
-    method = "dis" if method == "gt" else method
-    short, long = min(frames.shape[1:3]), max(frames.shape[1:3])
-    if long_side and method in MIN_FLOW_SIDE and short * long_side < MIN_FLOW_SIDE[method] * long:
-        long_side = -(-MIN_FLOW_SIDE[method] * long // short)  # never downscale below the method's minimum side
-    if long_side and long_side < long:
-        frames = np.stack([resize_long_side(f, long_side) for f in frames])
-    flow = estimate_flow(frames, method, device=device)
-    bad = np.flatnonzero(~np.isfinite(flow).reshape(len(flow), -1).all(axis=1))
-    if len(bad):
-        names = frame_names or [f"{t:05d}" for t in range(len(flow))]
-        raise ValueError(f"the {method} flow of frame(s) {', '.join(names[t] for t in bad[:10])} is not finite "
-                         f"(NaN/inf); check those frames or choose another flow_method")
-    return flow_to_rgb(flow)
-
-
-def to_video(name: str, frames: np.ndarray, flow_rgb: np.ndarray, frame_names: Sequence[str], size: int,
-             gt: np.ndarray | None = None, annotated: np.ndarray | None = None) -> Video:
-    """Frames, colour-coded flow (and ground truth, for scoring only) as a :class:`Video` at the square input size."""
-    masks = None
-    if gt is not None:
-        masks = F.interpolate(torch.from_numpy(gt)[:, None].float(), size=(size, size), mode="nearest")[:, 0] > 0.5
-    ann = None if annotated is None or np.all(annotated) else torch.from_numpy(np.asarray(annotated, bool))
-    return Video(name=name, frames=image_tensor(frames, size), masks=masks,
-                 flow=image_tensor(flow_rgb, size), depth=None, frame_names=list(frame_names), annotated=ann)
-
-
 def check_checkpoint(checkpoint: str | Path) -> Path:
     """``checkpoint`` as a Path; a clear error when the file is missing or is a directory."""
     path = Path(checkpoint)
@@ -159,13 +120,6 @@ def announce_model(info: dict) -> None:
     print(f"model: {info.get('checkpoint')} — trained on {info.get('trained_on')}")
     if info.get("synthetic"):
         warn(SYNTHETIC_MODEL_WARNING)
-
-
-def input_size(model, settings: Settings) -> int:
-    """The square side the model was built for (its config), else ``settings.image_size``."""
-    config = getattr(model, "config", None)
-    size = config.get("image_size") if isinstance(config, dict) else None
-    return int(size or settings.image_size)
 
 
 def check_gt_size(gt: np.ndarray, gt_root: str | Path, frames_hw: tuple[int, int], resize_long: int | None) -> None:
@@ -409,7 +363,7 @@ def _segment(source: Path, name: str, settings, checkpoint, strategy, ttt, epoch
 
     t = time.perf_counter()
     flow_side = None if flow_long_side is None else max(flow_long_side, size)
-    flow_rgb = compute_flow(frames, settings.flow_method, flow_side, device=device, frame_names=names)
+    flow_rgb = flow_of_frames(frames, settings.flow_method, flow_side, device=device, frame_names=names)
     video = to_video(name, frames, flow_rgb, names, size, gt, annotated)
     timing["flow"] = time.perf_counter() - t
 

@@ -24,7 +24,7 @@ TABLES = {
 }
 
 
-def load_table(n: int) -> pd.DataFrame:
+def paper_table(n: int) -> pd.DataFrame:
     """The paper's Table ``n`` (1–5) as published, one row per printed row."""
     if n not in TABLES:
         raise ValueError(f"the paper has Tables {sorted(TABLES)}, not {n!r}")
@@ -72,7 +72,7 @@ def ours_label(settings) -> str:
 
 def paper_scores(n: int, backbone: str = "MiT-b1", measure: str = "J") -> pd.DataFrame:
     """The paper's Table ``n`` (1, 3 or 4) for one backbone, rows keyed like ours, columns = our split names."""
-    paper = load_table(n)
+    paper = paper_table(n)
     paper = paper[paper["backbone"] == backbone]
     if paper.empty:
         raise ValueError(f"the paper's Table {n} has no rows for backbone {backbone!r}; use 'MiT-b1' or 'Swin-T'")
@@ -157,7 +157,7 @@ def save_beside_paper(side: pd.DataFrame, name: str, settings, backbone: str = "
     from dattt_nb.results import save_table
 
     return save_table(flat(side), name, settings, meta=dict(
-        units="x100", paper=f"{paper_label(backbone)}: published numbers (dattt_nb/paper_tables), not measured here",
+        units="x100", paper=f"{paper_label(backbone)}: published numbers (dattt_nb/reporting/paper_tables), not measured here",
         ours=ours_label(settings)))
 
 

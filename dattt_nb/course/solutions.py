@@ -1,5 +1,5 @@
 """Reference solutions of the exercises in notebooks 01–09 (for instructors; tests/test_exercises.py checks each
-against :mod:`dattt_nb.exercises`). Written the way a student would, from the equations, not by calling the
+against :mod:`dattt_nb.course.exercises`). Written the way a student would, from the equations, not by calling the
 library function the exercise asks for."""
 from __future__ import annotations
 

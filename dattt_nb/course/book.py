@@ -3,7 +3,7 @@
 
 The table of contents follows the series order; the instructor guide ``docs/teaching.md`` comes first when it
 exists; every notebook page opens with an "Open in Colab" badge pointing at the notebook in the repository (whose
-first code cell installs the package on Colab). Notebooks are never executed here. ``python -m dattt_nb.book
+first code cell installs the package on Colab). Notebooks are never executed here. ``python -m dattt_nb.course.book
 --profile tiny`` (``make book``); ``--strict`` turns Sphinx warnings into errors (``make test``).
 """
 from __future__ import annotations
@@ -69,7 +69,7 @@ def stamp_install_cell(nb) -> bool:
 
 def stamp_notebooks(folder: Path | None = None) -> list[Path]:
     """Rewrite the Colab set-up cell of ``notebooks/*.ipynb`` to install from :func:`repository` (once, when the
-    project is published: ``python -m dattt_nb.book --stamp-notebooks``); returns the notebooks changed."""
+    project is published: ``python -m dattt_nb.course.book --stamp-notebooks``); returns the notebooks changed."""
     folder = Path(folder) if folder is not None else project_root() / "notebooks"
     changed = []
     for path in sorted(folder.glob("[0-9][0-9]_*.ipynb")):
@@ -128,7 +128,7 @@ def write_source(profile: str, src: Path, runs: Path | None = None) -> list[str]
     """Stage the book's sources in ``src``: _config.yml, _toc.yml, intro.md, the guide and badged notebooks."""
     import yaml
 
-    from dattt_nb.pipeline import list_notebooks
+    from dattt_nb.run.pipeline import list_notebooks
 
     if src.exists():
         shutil.rmtree(src)
@@ -201,7 +201,7 @@ def build_book(profile: str, out: str | Path | None = None, strict: bool = False
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m dattt_nb.book", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m dattt_nb.course.book", description=__doc__.split("\n\n")[0])
     p.add_argument("--profile", default=os.environ.get("DATTT_PROFILE", "tiny"), help="run to publish (default tiny)")
     p.add_argument("--out", help="output folder (default runs/<profile>/book)")
     p.add_argument("--strict", action="store_true", help="Sphinx warnings are errors")

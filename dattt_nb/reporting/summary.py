@@ -48,7 +48,7 @@ def _interval(row: pd.Series, col: str) -> str:
 def results_block(run_dir: str | Path) -> str:
     """Markdown of a run's findings: which run (profile, commit, dates, time per notebook), stage 1, Table 3 with
     intervals and its verdict, Table 4 (pretext validity, BN prior), Table 1's TTT changes, the seed spread."""
-    from dattt_nb.noise import SEED_SPREAD, spread_by_split
+    from dattt_nb.reporting.noise import SEED_SPREAD, spread_by_split
     from dattt_nb.splits import split_label
     from dattt_nb.ttt.report import interval_layout
 

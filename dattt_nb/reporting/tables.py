@@ -3,7 +3,7 @@
 One call per table: :func:`table1`, :func:`table3`, :func:`table4`, :func:`fig5`, :func:`per_video` return the
 table saved under ``runs/<profile>/results/`` by an earlier run or, when it is missing, compute it with the TTT
 runner (whose per-video cache, :mod:`dattt_nb.ttt.cache`, makes runs already done free) and save it.
-:func:`collect` does all of them. All scores are ×100, as the paper prints them; :mod:`dattt_nb.paper` puts
+:func:`collect` does all of them. All scores are ×100, as the paper prints them; :mod:`dattt_nb.reporting.paper` puts
 them beside the published numbers.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pandas as pd
 from dattt_nb.config import Settings
 from dattt_nb.metrics import db_statistics
 from dattt_nb.models import VARIANTS
-from dattt_nb.paper import TABLE1_LABELS, TABLE1_ROWS, TABLE4_ROWS, ours_label
+from dattt_nb.reporting.paper import TABLE1_LABELS, TABLE1_ROWS, TABLE4_ROWS, ours_label
 from dattt_nb.results import load_table, results_dir, save_table
 from dattt_nb.splits import CLEAN_SPLIT, TEST_SPLITS, split_label
 from dattt_nb.ttt.strategies import ADAPTIVE, STRATEGIES as _STRATEGIES, STRATEGY_LABELS, resolve_strategy, strategy_name
@@ -142,7 +142,7 @@ def _key(settings: Settings) -> str:
     return json.dumps(settings.to_dict(), sort_keys=True, default=str)
 
 
-def load_model(settings: Settings, variant: str = "alpha+beta"):
+def trained_model(settings: Settings, variant: str = "alpha+beta"):
     """The trained model of a variant (``load_or_train``: loaded, or trained once), kept in memory: Table 1's
     ``none`` / ``head`` / ``alpha+beta``, or Table 4's ``rot`` / ``mae`` (two-stream baseline + auxiliary head on
     E_v); ``None`` for a variant this library cannot train."""
@@ -174,7 +174,7 @@ def run(settings: Settings, strategy: str | None = None, objective: str | None =
     from dattt_nb.ttt.cache import run_splits
     from dattt_nb.utils import progress_disabled
 
-    model = load_model(settings, variant)
+    model = trained_model(settings, variant)
     if model is None:
         raise ValueError(f"no trained model for {variant!r}")
     strategy = strategy_name(strategy or settings.ttt_strategy)
@@ -276,7 +276,7 @@ def compute_table4(settings: Settings) -> pd.DataFrame:
     model), every TTT row with the profile's strategy. Rows whose model cannot be built are marked ``not run``."""
     from dattt_nb.ttt.baselines import methods, table4 as baselines_table4
 
-    ok = [m for m in methods(None, settings.backbone) if load_model(settings, m.variant) is not None]
+    ok = [m for m in methods(None, settings.backbone) if trained_model(settings, m.variant) is not None]
     no_ttt = {v: run(settings, "none", None, v) for v in dict.fromkeys(["none"] + [m.variant for m in ok])}
     ttt = {m: run(settings, settings.ttt_strategy, m.objective, m.variant) for m in ok}
     df = baselines_table4(no_ttt, ttt, backbone=settings.backbone).reindex(list(TABLE4_ROWS))
@@ -284,7 +284,7 @@ def compute_table4(settings: Settings) -> pd.DataFrame:
         df.loc[key, ["method", "ttt", "value_kind"]] = [method, flag, "absolute" if flag == "no" else "delta"]
         df.loc[key, "model"] = variant
         df.loc[key, "objective"] = objective or ""
-    df["status"] = [f"{NOT_RUN}: this library cannot train the {v!r} model" if load_model(settings, v) is None
+    df["status"] = [f"{NOT_RUN}: this library cannot train the {v!r} model" if trained_model(settings, v) is None
                     else "measured" for v in df["model"]]
     df.index.name = "row"
     return df
@@ -434,7 +434,7 @@ def fig6(settings: Settings, split: str, name: str, epochs: int | None = None, n
     from dattt_nb.viz import plot_mask_grid
 
     video = next(v for v in load_videos(settings)[split] if v.name == name)
-    model = load_model(settings)
+    model = trained_model(settings)
     epochs = settings.ttt_epochs if epochs is None else epochs
     none = next(v for v in run(settings, "none")[split].videos if v.name == name)
     passes = trace_passes(model, video, settings, "loop", epochs=epochs)

@@ -3,7 +3,7 @@
 Each ``check_*`` runs a student's function against the library on a few small inputs and returns a
 :class:`Feedback` that says what is wrong (shape, sign, scale, a factor, the wrong strategy …), not a bare assert.
 A stub that raises ``NotImplementedError`` or returns ``None`` / ``...`` reads as "not attempted yet", so the
-notebooks still run top to bottom. Reference solutions for instructors: :mod:`dattt_nb.exercise_solutions`.
+notebooks still run top to bottom. Reference solutions for instructors: :mod:`dattt_nb.course.solutions`.
 Every check is cheap (tiny tensors, a 32 px model, a few TTT steps): seconds on a CPU.
 """
 from __future__ import annotations
