@@ -10,15 +10,16 @@ import sys
 import warnings
 from typing import Callable
 
+from .config import add_profile_option, add_setting_options
+
 
 # --- run ---------------------------------------------------------------------------------------------------------
 
 def _add_run(subparsers) -> None:
     p = subparsers.add_parser("run", help="execute the notebooks in order with papermill (runs/<profile>/)")
-    p.add_argument("--profile", help="named profile: ci | tiny | paper (default: $DATTT_PROFILE or tiny)")
+    add_profile_option(p)
     p.add_argument("--only", help="comma-separated notebook numbers or names, e.g. 00,01")
-    p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                   help="override a notebook parameter (value parsed as YAML); repeatable")
+    add_setting_options(p, "SEED 1", what="a notebook parameter (value read as YAML)")
     p.add_argument("--force", action="store_true", help="re-run notebooks even if their last run is up to date")
     p.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds (default: none)")
     p.add_argument("--jobs", type=int, default=1,
@@ -99,9 +100,8 @@ def add_root_options(p: argparse.ArgumentParser, train: bool = True, test: bool 
 
 def _add_prepare(subparsers) -> None:
     p = subparsers.add_parser("prepare", help="build the profile's datasets: synthetic benchmark, flow, depth (cached)")
-    p.add_argument("--profile", help="named profile: ci | tiny | paper (default: $DATTT_PROFILE or tiny)")
-    p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                   help="override a setting, e.g. -p flow_method farneback; repeatable")
+    add_profile_option(p)
+    add_setting_options(p, "flow_method farneback")
     add_root_options(p)
     p.set_defaults(func=_cmd_prepare)
 
@@ -147,9 +147,8 @@ def _add_prepare_real(subparsers) -> None:
     p.add_argument("--videos", nargs="+", help="only these videos of the source")
     p.add_argument("--force", action="store_true",
                    help="DST holds another dataset (other source files or options): delete it and convert again")
-    p.add_argument("--profile", help="named profile: ci | tiny | paper (default: $DATTT_PROFILE or tiny)")
-    p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                   help="override a setting, e.g. -p depth_model Intel/dpt-large; repeatable")
+    add_profile_option(p)
+    add_setting_options(p, "depth_model Intel/dpt-large")
     p.set_defaults(func=_cmd_prepare_real)
 
 
@@ -278,14 +277,13 @@ def _add_segment(subparsers) -> None:
                    help="test-time training: none | n (TTT-N) | mwi (TTT-MWI) | ltv (TTT-LTV, default); the long "
                         "names (naive, momentum, loop) and the paper's labels work too")
     p.add_argument("--epochs", type=int, default=None, help="TTT epochs (default: the profile's ttt_epochs)")
-    p.add_argument("--profile", help="named profile: ci | tiny | paper (default: $DATTT_PROFILE or tiny)")
+    add_profile_option(p)
     p.add_argument("--gt", help="ground-truth masks named like the frames: a folder of PNGs, a DAVIS root, or "
                                 "'auto' (the Annotations beside a DAVIS frame folder); adds J/F to segment.json")
     p.add_argument("--max-frames", type=int, default=0, help="segment only the first N frames (0 = all)")
     p.add_argument("--resize-long", type=int, default=None, help="scale frames so their long side is N pixels")
     p.add_argument("--device", help="auto | cpu | cuda (default: the profile's)")
-    p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                   help="override a setting, e.g. -p ttt_lr 1e-4 (typed and range-checked); repeatable")
+    add_setting_options(p, "ttt_lr 1e-4")
     p.add_argument("--allow-gaps", action="store_true",
                    help="accept numbered frames with gaps (e.g. 00003 missing), treating neighbours as consecutive")
     p.add_argument("--allow-nonfinite", action="store_true",
@@ -326,7 +324,7 @@ def _add_bundle(subparsers) -> None:
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     e = actions.add_parser("export", help="pack runs/<profile>/{checkpoints,ttt/cache,results} into FILE (.tar.gz)")
     e.add_argument("file", metavar="FILE", help="the bundle to write (a FILE.sha256 is written beside it)")
-    e.add_argument("--profile", help="named profile: ci | tiny | paper (default: $DATTT_PROFILE or tiny)")
+    add_profile_option(e)
     e.set_defaults(func=_cmd_bundle_export)
     i = actions.add_parser("import", help="verify a bundle (path or URL) and unpack it into runs/<profile>/")
     i.add_argument("source", metavar="FILE_OR_URL", help="a bundle file, or a URL (https://, file://)")

@@ -354,3 +354,20 @@ def pick_device(settings: Settings | None = None):
         raise SettingError("setting 'device': 'mps' was asked for but this machine has no Apple GPU (MPS); use "
                            "-p device auto (or --device auto) to run on what is there, or cpu")
     return device
+
+
+# --- the command lines' common options (dattt-nb and its train / ttt modules) -----------------------------------
+
+PROFILE_HELP = "named profile: ci | tiny | paper (default: $DATTT_PROFILE or tiny)"
+
+
+def add_profile_option(parser, help: str = PROFILE_HELP) -> None:
+    """``--profile NAME``, as every command names it."""
+    parser.add_argument("--profile", help=help)
+
+
+def add_setting_options(parser, example: str = "ttt_lr 1e-4", what: str = "a setting") -> None:
+    """``-p NAME VALUE`` (repeatable): overrides typed and range-checked by :func:`parse_setting`."""
+    checked = " (typed and range-checked)" if what == "a setting" else ""
+    parser.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help=f"override {what}, e.g. -p {example}{checked}; repeatable")

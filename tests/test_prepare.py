@@ -8,7 +8,8 @@ import pytest
 from dattt_nb.config import resolve
 from dattt_nb.data import layout, prepare
 from dattt_nb.data.flow import endpoint_error
-from dattt_nb.data.synthetic import SPLITS, split_plan
+from dattt_nb.data.synthetic import split_plan
+from dattt_nb.splits import SPLITS
 
 
 @pytest.fixture

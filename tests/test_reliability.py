@@ -310,7 +310,7 @@ def test_case18_segment_disk_full_names_the_path_and_leaves_nothing_half(seg, tm
 
 
 @pytest.mark.parametrize("extra, words", [
-    (["-p", "ttt_strategy", "nosuch"], ["'ttt_strategy': expected none | naive"]),
+    (["-p", "ttt_strategy", "nosuch"], ["'ttt_strategy': expected none | n | mwi | ltv"]),
     (["-p", "ttt_strategy", "loop"], ["not used by segment", "--ttt"]),
     (["-p", "decoder_dim", "64"], ["'decoder_dim' is 64", "trained with 32"]),
     (["-p", "lr", "1e-3"], ["'lr' shapes stage-1 training", "never retrained"]),

@@ -9,7 +9,7 @@ import torch
 from dattt_nb.reporting import paper, tables
 from dattt_nb.ttt import plots
 from dattt_nb.config import resolve
-from dattt_nb.data.synthetic import TEST_SPLITS
+from dattt_nb.splits import TEST_SPLITS
 from dattt_nb.results import load_table, results_dir, save_table
 from dattt_nb.ttt.runner import TTTResult, VideoResult
 
@@ -54,7 +54,7 @@ def fake_runs(monkeypatch):
         return fake_run(settings, *args, **kw)
 
     monkeypatch.setattr(tables, "run", run)
-    monkeypatch.setattr(tables, "load_model", lambda s, v="alpha+beta": None if v in ("rot", "mae") else v)
+    monkeypatch.setattr(tables, "trained_model", lambda s, v="alpha+beta": None if v in ("rot", "mae") else v)
     return calls
 
 
@@ -124,7 +124,7 @@ def test_table4_computes_what_it_can_and_marks_the_rest_not_run(cfg, fake_runs):
 
 
 def test_table4_runs_the_auxiliary_head_baselines_when_their_models_exist(cfg, fake_runs, monkeypatch):
-    monkeypatch.setattr(tables, "load_model", lambda s, v="alpha+beta": v)
+    monkeypatch.setattr(tables, "trained_model", lambda s, v="alpha+beta": v)
     t4 = tables.compute_table4(cfg)
     assert (t4["status"] == "measured").all() and t4[tables.score_columns(t4)].notna().all().all()
     assert t4.loc["TTT-Rot (no TTT)", "davis_J"] == pytest.approx(SCORE["none"] + VARIANT["rot"] + 0.5)

@@ -1,13 +1,11 @@
 """The tables the notebooks show are unchanged by reorganising the library: every table function, fed the same
 TTT results, gives the frame saved in ``tests/fixtures/tables/`` (written once from the code before the change).
 
-``python tests/test_tables_unchanged.py OLD|NEW OUT_DIR`` writes the CSVs with the old or the new import paths.
 """
 from __future__ import annotations
 
 import importlib
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,19 +15,12 @@ import torch
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tables"
 
-# where each function lives: before the reorganisation (OLD) and now (NEW)
-OLD = {
-    "split_scores": "dattt_nb.ttt.report", "compare_splits": "dattt_nb.ttt.report", "per_video": "dattt_nb.ttt.report",
-    "table3": "dattt_nb.ttt.report", "table3_deltas": "dattt_nb.ttt.report", "fig5_rows": "dattt_nb.ttt.report",
-    "fig5_table": "dattt_nb.ttt.report", "steps_long": "dattt_nb.ttt.report", "most_changed": "dattt_nb.ttt.report",
-    "split_statistics": "dattt_nb.evaluation", "table3_beside_paper": "dattt_nb.evaluation",
-    "flat": "dattt_nb.evaluation", "paper_scores": "dattt_nb.evaluation", "split_label": "dattt_nb.evaluation",
-}
+# where each function lives now
 NEW = {
     **{k: "dattt_nb.ttt.report" for k in ("split_scores", "compare_splits", "per_video", "table3", "table3_deltas",
                                           "fig5_rows", "fig5_table", "steps_long", "most_changed")},
-    "split_statistics": "dattt_nb.reporting.tables", "table3_beside_paper": "dattt_nb.reporting.paper", "flat": "dattt_nb.reporting.paper",
-    "paper_scores": "dattt_nb.reporting.paper", "split_label": "dattt_nb.splits",
+    "split_statistics": "dattt_nb.reporting.tables", "table3_beside_paper": "dattt_nb.reporting.paper",
+    "flat": "dattt_nb.reporting.paper", "paper_scores": "dattt_nb.reporting.paper", "split_label": "dattt_nb.splits",
 }
 SPLITS = ["davis", "fbms", "mcl"]
 SHAPES = {"none": 1, "naive": 2, "momentum": 2, "loop": 3}  # epochs
@@ -112,6 +103,3 @@ def test_tables_equal_those_of_the_code_before_the_reorganisation(tmp_path):
         now = now[[c for c in before.columns if c in now.columns]]
         pd.testing.assert_frame_equal(now, before, check_exact=False, rtol=1e-12, obj=path.stem)
 
-
-if __name__ == "__main__":
-    _write(compute(_api({"OLD": OLD, "NEW": NEW}[sys.argv[1]])), Path(sys.argv[2]))

@@ -182,7 +182,7 @@ def test_evaluate_split_scores_each_video(data):
             return torch.full_like(image[:, :1], 10.0), None
 
     videos = data["train"][:2]
-    table = evaluate_split(AllForeground(), videos, _settings())
+    table = evaluate_split(AllForeground(), videos)
     assert list(table["video"]) == [v.name for v in videos]
     expected = [jaccard(v.masks.numpy(), np.ones_like(v.masks.numpy())).mean() for v in videos]
     assert np.allclose(table["J"], expected, atol=1e-6)
@@ -196,7 +196,7 @@ def test_evaluate_split_scores_each_video(data):
 
     with pytest.raises(ValueError, match=f"video '{videos[0].name}': the model's mask or depth is not finite "
                                          r"\(NaN/inf\) on frame\(s\) 00001"):
-        evaluate_split(NanOnSecondFrame(), videos, _settings())
+        evaluate_split(NanOnSecondFrame(), videos)
 
 
 @pytest.mark.slow  # ~30 s: two fresh Python processes import torch + timm

@@ -23,7 +23,7 @@ from dattt_nb.data.layout import (DEPTH, DEPTH_GT, FLOW, FLOW_GT, FLOW_RAW, chec
                                   list_videos, read_depths, read_frames, read_manifest, read_raw_flow, write_depth,
                                   write_flow, write_manifest, write_video)
 from dattt_nb.data.real import CONVERTERS, DATASETS
-from dattt_nb.data.synthetic import SPLITS, TEST_SPLIT_LABELS, TEST_SPLITS  # noqa: F401  (re-exported)
+from dattt_nb.splits import SPLITS, TEST_SPLIT_LABELS, TEST_SPLITS
 
 def data_settings(settings):
     """``settings`` as the synthetic generator sees them: its ``seed`` is the benchmark's ``data_seed`` (the model's

@@ -40,7 +40,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from dattt_nb.splits import SPLITS, TEST_SPLIT_LABELS, TEST_SPLITS  # noqa: F401  (the benchmark's splits)
+from dattt_nb.splits import SPLITS, TEST_SPLITS
 
 SPLIT_DESCRIPTIONS = {
     "train": "plays YouTube-VOS: varied clean clips, sometimes a moving distractor, mild photometric jitter",

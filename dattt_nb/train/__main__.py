@@ -12,17 +12,18 @@ import json
 import os
 import sys
 
+from dattt_nb.config import add_profile_option, add_setting_options
+
 
 def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The train options (shared with ``dattt-nb train``)."""
     from dattt_nb.models import VARIANTS
 
-    p.add_argument("--profile", help="named profile: ci | tiny | paper (default: $DATTT_PROFILE or tiny)")
+    add_profile_option(p)
     p.add_argument("--variant", default=None, choices=tuple(VARIANTS),
                    help="model variant (Table 1): none | head | alpha | beta | alpha+beta, or the Table 4 baselines "
                         "rot | mae (default: the profile's)")
-    p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                   help="override a setting, e.g. -p train_steps 500 (typed and range-checked); repeatable")
+    add_setting_options(p, "train_steps 500")
     p.add_argument("--force", action="store_true", help="start from scratch even if a checkpoint exists")
     p.add_argument("--train-root", action="append", default=[], metavar="DIR",
                    help="train on this prepared DAVIS-layout folder (repeatable) instead of the profile's data "

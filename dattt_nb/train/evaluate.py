@@ -97,7 +97,7 @@ def score_model_on_video(model, video, batch_size: int = 32) -> dict:
     return _row(video.name, torch.cat(js), torch.cat(fs))
 
 
-def evaluate_split(model, videos, settings=None, batch_size: int = 32) -> pd.DataFrame:
+def evaluate_split(model, videos, batch_size: int = 32) -> pd.DataFrame:
     """Per-video J and F of ``model`` (no TTT) on decoded :class:`~dattt_nb.data.layout.Video` s or streamed
     :class:`~dattt_nb.data.stream.VideoFrames`."""
     rows = [score_model_on_video(model, v, batch_size) for v in videos]
@@ -106,7 +106,8 @@ def evaluate_split(model, videos, settings=None, batch_size: int = 32) -> pd.Dat
 
 def evaluate_benchmark(model, settings, splits=None, batch_size: int = 32) -> pd.DataFrame:
     """Mean J and F per test split (rows in the paper's order, labelled like the paper), without TTT."""
-    from dattt_nb.data.prepare import TEST_SPLIT_LABELS, TEST_SPLITS, ensure_benchmark
+    from dattt_nb.data.prepare import ensure_benchmark
+    from dattt_nb.splits import TEST_SPLIT_LABELS, TEST_SPLITS
 
     splits = list(splits or TEST_SPLITS)
     roots = ensure_benchmark(settings, splits=splits, verbose=False)
@@ -114,7 +115,7 @@ def evaluate_benchmark(model, settings, splits=None, batch_size: int = 32) -> pd
     rows = []
     for split in splits:
         per_video = evaluate_split(model, stream_split(roots[split], size=settings.image_size, with_depth=False),
-                                   settings, batch_size)
+                                   batch_size)
         rows.append(dict(split=split, dataset=TEST_SPLIT_LABELS.get(split, split), J=per_video["J"].mean(),
                          F=per_video["F"].mean(), videos=len(per_video)))
     return pd.DataFrame(rows).set_index("split")

@@ -258,7 +258,7 @@ def _train(settings: Settings, variant: str, out_dir: Path, train_data, *, roots
         if not main:
             return
         if val_videos:
-            scores = evaluate_split(model, val_videos, settings)
+            scores = evaluate_split(model, val_videos)
             j, f = float(scores["J"].mean()), float(scores["F"].mean())
         else:
             j = f = float("nan")

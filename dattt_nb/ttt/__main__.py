@@ -15,6 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from dattt_nb.config import add_profile_option, add_setting_options
+
 
 def _groupable(strategy: str) -> bool:
     from dattt_nb.ttt.strategies import resolve_strategy
@@ -37,7 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     from dattt_nb.ttt.objectives import OBJECTIVES
     from dattt_nb.ttt.strategies import STRATEGY_CHOICES
 
-    p.add_argument("--profile", help="named profile: ci | tiny | paper (default: $DATTT_PROFILE or tiny)")
+    add_profile_option(p)
     p.add_argument("--strategy", type=strategy_arg, default=None,
                    help=f"{STRATEGY_CHOICES} (default: the profile's)")
     p.add_argument("--objective", choices=sorted(OBJECTIVES), default=None,
@@ -54,8 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="the prepared validation root(s) of the model to look up (repeatable)")
     p.add_argument("--videos", nargs="+", help="only these videos (default: every video of the split)")
     p.add_argument("--variant", default=None, help="trained model variant (default: the profile's modulation)")
-    p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                   help="override a setting, e.g. -p ttt_epochs 3 (typed and range-checked); repeatable")
+    add_setting_options(p, "ttt_epochs 3")
     p.add_argument("--out-dir", help="output folder (default: runs/<profile>/ttt/<strategy>)")
     p.add_argument("--save-masks", nargs="?", const="", default=None, metavar="OUT",
                    help="also write the predicted masks as PNGs OUT/<video>/<frame>.png (default OUT: "

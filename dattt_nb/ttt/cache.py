@@ -173,7 +173,8 @@ def cached_ttt(model, videos, settings, split: str, strategy: str | None = None,
 def load_test_splits(settings, splits=None, n_videos: int = 0) -> dict[str, list]:
     """{split: videos} of the test splits (built if missing), ``n_videos`` > 0 keeps the first few of each."""
     from dattt_nb.data.layout import list_videos, load_split
-    from dattt_nb.data.prepare import TEST_SPLITS, ensure_benchmark
+    from dattt_nb.data.prepare import ensure_benchmark
+    from dattt_nb.splits import TEST_SPLITS
 
     splits = list(splits or TEST_SPLITS)
     roots = ensure_benchmark(settings, splits=splits, verbose=False)

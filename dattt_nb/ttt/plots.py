@@ -117,9 +117,7 @@ def plot_j_vs_epoch(fig5: pd.DataFrame, splits=("mean_shifted", CLEAN_SPLIT), ax
                                 ecolor=color, alpha=0.6, capsize=3)
         ax.set_xlabel("epochs (steps per frame for N / MWI, passes for LTV)")
         ax.set_ylabel("J × 100")
-        title = {"mean_shifted": "mean of the shifted splits", "mean": "mean of all splits"}.get(split,
-                                                                                             split_label(split))
-        ax.set_title(title, fontsize=10)
+        ax.set_title(split_label(split.removeprefix("mean_") if split == "mean_shifted" else split), fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -96,7 +96,7 @@ def check_run(run: StrategyRun, fingerprint: str) -> pd.DataFrame:
     for split, videos in run.data.items():
         res = run.adapted[split]
         check(f"{split}: one result per video, in order", [v.name for v in res.videos] == [v.name for v in videos])
-        plain = evaluate_split(run.model, videos, run.settings)
+        plain = evaluate_split(run.model, videos)
         gap = float(np.max(np.abs(plain["J"].to_numpy() - [v.J for v in run.none[split].videos])))
         check(f"{split}: No TTT equals the plain evaluation", gap <= 1e-6, f"max |ΔJ| {gap:.1e}")
         shapes = all(r.masks.shape == v.masks.shape and r.masks.dtype == torch.bool and r.J_frames.shape == (len(v),)
