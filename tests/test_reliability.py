@@ -505,7 +505,7 @@ def test_case19_ctrl_c_during_run_ends_with_one_line(tmp_path):
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     (tmp_path / "nbs").mkdir()
     nbformat.write(nb, tmp_path / "nbs" / "00_sleep.ipynb")
-    code = ("import functools, sys; from dattt_nb import cli, pipeline; "
+    code = ("import functools, sys; from dattt_nb import cli; from dattt_nb.run import pipeline; "
             f"pipeline.run_pipeline = functools.partial(pipeline.run_pipeline, notebooks_dir={str(tmp_path / 'nbs')!r}); "
             "sys.exit(cli.main(['run', '--profile', 'ci']))")
     env = {**os.environ, "DATTT_RUNS": str(tmp_path / "runs"), "PYTHONPATH": os.getcwd()}

@@ -8,6 +8,7 @@ import pytest
 
 from dattt_nb.config import resolve
 from dattt_nb.data import synthetic as syn
+from dattt_nb.splits import TEST_SPLIT_LABELS
 
 CI = resolve("ci")
 
@@ -20,7 +21,7 @@ def _ring(mask: np.ndarray, width: int = 3) -> np.ndarray:
 def test_split_names_and_plan():
     assert set(syn.TEST_SPLITS) <= set(syn.SPLITS)
     assert syn.SPLITS[:2] == ["train", "val"]
-    assert set(syn.TEST_SPLIT_LABELS) == set(syn.TEST_SPLITS)
+    assert set(TEST_SPLIT_LABELS) == set(syn.TEST_SPLITS)
     assert set(syn.SPLIT_DESCRIPTIONS) == set(syn.SPLITS)
     plan = syn.split_plan(CI)
     assert list(plan) == syn.SPLITS
