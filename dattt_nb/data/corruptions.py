@@ -132,17 +132,17 @@ class Corruption:
 # Calibration: tiny profile, alpha+beta model (600 steps), the 8 clean synthetic test clips, flow recomputed (DIS)
 # from the corrupted frames; clean J x100 and the drops are written by benchmarks/corruption_calibration.py.
 CORRUPTIONS: dict[str, Corruption] = {c.name: c for c in (
-    Corruption("noise", gaussian_noise, (0.06, 0.12, 0.2, 0.3, 0.45), "noise std (fraction of the range)", "frame"),
-    Corruption("blur", gaussian_blur, (0.012, 0.025, 0.04, 0.06, 0.09), "Gaussian std (× shorter side)", "none"),
-    Corruption("low_light", low_light, ((0.6, 1.3, 0.06), (0.45, 1.6, 0.1), (0.3, 1.9, 0.14), (0.2, 2.2, 0.2),
+    Corruption("noise", gaussian_noise, (0.03, 0.08, 0.14, 0.22, 0.32), "noise std (fraction of the range)", "frame"),
+    Corruption("blur", gaussian_blur, (0.015, 0.035, 0.055, 0.08, 0.12), "Gaussian std (× shorter side)", "none"),
+    Corruption("low_light", low_light, ((0.75, 1.15, 0.04), (0.5, 1.5, 0.09), (0.3, 1.9, 0.14), (0.2, 2.2, 0.2),
                                         (0.12, 2.6, 0.28)), "(gain, gamma, shot-noise scale)", "frame"),
     Corruption("fog", fog, ((0.4, 1.5), (0.55, 2.0), (0.7, 2.5), (0.82, 3.0), (0.92, 3.5)),
                "(haze amount at the far plane, density)", "video"),
-    Corruption("color_cast", color_cast, (0.2, 0.4, 0.6, 0.85, 1.2), "cast strength along a random RGB direction",
+    Corruption("color_cast", color_cast, (0.12, 0.3, 0.8, 1.8, 4.0), "cast strength along a random RGB direction",
                "video"),
-    Corruption("low_contrast", low_contrast, (0.6, 0.4, 0.25, 0.15, 0.08), "contrast factor", "none"),
-    Corruption("low_res", low_resolution, (1.5, 2, 3, 4, 6), "down-sampling factor", "none"),
-    Corruption("drift", illumination_drift, (0.4, 0.7, 1.0, 1.3, 1.6), "drift strength over the clip", "video"),
+    Corruption("low_contrast", low_contrast, (0.4, 0.2, 0.1, 0.05, 0.025), "contrast factor", "none"),
+    Corruption("low_res", low_resolution, (1.5, 2.5, 4, 6, 10), "down-sampling factor", "none"),
+    Corruption("drift", illumination_drift, (0.6, 1.2, 1.8, 2.8, 4.0), "drift strength over the clip", "video"),
     Corruption("jpeg", jpeg, (40, 20, 12, 8, 5), "JPEG quality", "none"),
 )}
 
@@ -211,8 +211,8 @@ class ContentShift:
 
 CONTENT_SHIFTS: dict[str, ContentShift] = {c.name: c for c in (
     ContentShift("distractors", "more moving distractors, more often crossing in front of the object",
-                 scenes=(dict(movers=(1, 1), p_cross=0.2), dict(movers=(1, 2), p_cross=0.4),
-                         dict(movers=(2, 2), p_cross=0.6), dict(movers=(2, 3), p_cross=0.8),
+                 scenes=(dict(movers=(0, 1), p_cross=0.1), dict(movers=(1, 1), p_cross=0.3),
+                         dict(movers=(1, 2), p_cross=0.5), dict(movers=(2, 3), p_cross=0.7),
                          dict(movers=(3, 4), p_cross=1.0))),
     ContentShift("motion", "faster object and camera motion, spin and non-rigid deformation",
                  scenes=tuple(dict(speed=(0.012 + 0.012 * s, 0.035 + 0.015 * s), camera=(0.004 + 0.003 * s,
