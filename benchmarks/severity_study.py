@@ -31,7 +31,21 @@ def work(profile: str, grid: str, part: int, parts: int) -> str:
     run_study(model, settings, clips, conds, seeds=g.seeds, progress=False)
     stops = g.stop_conditions()[part::parts]
     stopping_runs(model, settings, clips, stops, g.stop_epochs, progress=False)
+    if parts == 1:
+        from dattt_nb.ttt.severity import mark_grid_done
+
+        mark_grid_done(settings, grid, model)
     return f"worker {part}: {len(conds)} conditions + {len(stops)} stopping runs in {time.perf_counter() - start:.0f} s"
+
+
+def mark(profile: str, grid: str) -> None:
+    """Every worker finished: record the grid as cached for this model (notebook 10 then shows it)."""
+    from dattt_nb.config import resolve
+    from dattt_nb.train import load_or_train
+    from dattt_nb.ttt.severity import mark_grid_done
+
+    settings = resolve(profile)
+    mark_grid_done(settings, grid, load_or_train(settings, progress=False)[0])
 
 
 def main(argv=None) -> None:
@@ -51,6 +65,7 @@ def main(argv=None) -> None:
             for line in pool.map(work, [args.profile] * args.jobs, [grid] * args.jobs, range(args.jobs),
                                  [args.jobs] * args.jobs):
                 print(line, flush=True)
+        mark(args.profile, grid)
     print(f"grid {grid!r} at profile {args.profile!r}: {time.perf_counter() - start:.0f} s")
 
 

@@ -101,12 +101,14 @@ class Grid:
 
 
 STUDY_KINDS = ("noise", "blur", "low_light", "color_cast", "distractors", "motion")  # 4 photometric + 2 content
-# At tiny one video costs ~16 s of TTT per seed and condition on one core (BN 1, TENT 4, TTT-N 4.6, MWI 3.3, LTV 3.3):
-# the "tiny" grid (17 conditions x 4 clips x 3 seeds) is ~60 CPU-minutes, made once by benchmarks/severity_study.py
-# (or a course bundle) and read from the run cache by notebook 10; "full" is every kind at every severity (~10 hours).
+# At tiny one clip costs ~16 s of TTT per seed and condition on one core (BN 1, TENT 4, TTT-N 4.6, MWI 3.3, LTV 3.3 s),
+# ~50 s with three seeds. "tiny" (11 conditions x 3 clips x 3 seeds + stopping runs, ~30 CPU-minutes) is made once by
+# benchmarks/severity_study.py (or shipped in a course bundle) and then only read by notebook 10; without it the
+# notebook runs "quick", which fits its 5 minutes; "full" is every kind at every severity on every clip (~10 hours).
 GRIDS: dict[str, Grid] = {
-    "ci": Grid(STUDY_KINDS, (0, 5), (5,), 2, stop_epochs=2),
-    "tiny": Grid(STUDY_KINDS, (0, 2, 5), (5,), 4),
+    "ci": Grid(("noise", "color_cast", "distractors"), (0, 5), (5,), 2, stop_epochs=2),
+    "quick": Grid(("noise", "distractors"), (0, 5), (), 2, stop_epochs=3),
+    "tiny": Grid(STUDY_KINDS, (0, 5), (5,), 3),
     "full": Grid(tuple(CORRUPTIONS) + ("distractors", "motion", "long"), (0, 1, 2, 3, 4, 5), (1, 2, 3, 4, 5), 0,
                  stop_severity=3),
 }
@@ -248,3 +250,39 @@ def stopping_runs(model, settings, clips: list[Clip], conds: list[Condition], ep
     label-free stopping rule of :func:`dattt_nb.ttt.severity_report.stopping_rule` reads)."""
     method = dataclasses.replace(METHODS["TTT-LTV"], label=f"TTT-LTV {epochs} passes", epochs=int(epochs))
     return run_study(model, settings, clips, conds, [method], seeds, progress=progress)
+
+
+# --- which grid a notebook run shows ------------------------------------------------------------------------------
+
+def _marker(settings, grid: str) -> Path:
+    from dattt_nb.results import results_dir
+
+    return results_dir(settings) / f"severity_grid_{grid}.json"
+
+
+def mark_grid_done(settings, grid: str, model) -> None:
+    """Record that every run of ``grid`` for this model is in the cache (the notebook then shows that grid)."""
+    from dattt_nb.ttt.cache import code_fingerprint, model_fingerprint
+    from dattt_nb.utils import atomic_write_json
+
+    atomic_write_json(_marker(settings, grid), dict(grid=grid, model=model_fingerprint(model), code=code_fingerprint(),
+                                                     **dataclasses.asdict(get_grid(grid))))
+
+
+def default_grid(settings, model) -> str:
+    """The profile's grid when its runs are cached for this model and code (``benchmarks/severity_study.py`` or a
+    course bundle made them), else the grid that fits the notebook's time: ci → "ci", tiny → "tiny" or "quick",
+    other profiles → "full"."""
+    import json
+
+    from dattt_nb.ttt.cache import code_fingerprint, model_fingerprint
+
+    wanted = {"ci": "ci", "tiny": "tiny"}.get(settings.profile, "full")
+    if wanted != "tiny":
+        return wanted
+    marker = _marker(settings, wanted)
+    if marker.is_file():
+        m = json.loads(marker.read_text())
+        if m.get("model") == model_fingerprint(model) and m.get("code") == code_fingerprint():
+            return wanted
+    return "quick"
