@@ -24,8 +24,8 @@ def check_destination(src: str | Path, dst: str | Path) -> tuple[Path, Path]:
     """(src, dst) resolved; DST equal to, inside or containing SRC, or an existing non-empty folder, is an error."""
     s, d = Path(src).resolve(), Path(dst).resolve()
     if d == s or s in d.parents or d in s.parents:
-        raise ValueError(f"destination {dst} is {'SRC itself' if d == s else 'inside SRC' if s in d.parents else 'a folder containing SRC'}; "
-                         f"expected a separate folder for the corrupted copy of {src}")
+        where = "SRC itself" if d == s else "inside SRC" if s in d.parents else "a folder containing SRC"
+        raise ValueError(f"destination {dst} is {where}; expected a separate folder for the corrupted copy of {src}")
     if d.exists() and (not d.is_dir() or any(d.iterdir())):
         raise FileExistsError(f"destination {dst} already exists and is not empty; expected a new folder")
     return s, d

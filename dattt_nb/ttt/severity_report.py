@@ -36,8 +36,8 @@ def delta_table(pv: pd.DataFrame, flow: str = "estimated") -> pd.DataFrame:
     """Per (method, kind, severity): mean ΔJ ×100 with its bootstrap interval over videos, n and the verdict; No TTT
     gets its absolute J instead (``J_none``)."""
     rows = []
-    for (method, kind, family, severity), d in pv[pv.flow == flow].groupby(["method", "kind", "family", "severity"],
-                                                                          sort=False):
+    groups = pv[pv.flow == flow].groupby(["method", "kind", "family", "severity"], sort=False)
+    for (method, kind, family, severity), d in groups:
         ci = bootstrap_ci(d["dJ"])
         rows.append(dict(method=method, kind=kind, family=family, severity=severity, J_none=d["J_none"].mean(),
                          J=d["J"].mean(), dJ=ci.mean, lo=ci.lo, hi=ci.hi, n=ci.n, verdict=ci.verdict()))
@@ -123,7 +123,8 @@ def plot_delta_vs_severity(table: pd.DataFrame, kinds, axes=None):
 
 
 def plot_waterfall(pv: pd.DataFrame, methods, severity: int, flow: str = "estimated", ax=None):
-    """Per-video ΔJ ×100 of each method at ``severity`` over every kind, sorted: how many videos gain, how many lose."""
+    """Per-video ΔJ ×100 of each method at ``severity`` over every kind, sorted: how many videos gain, how many
+    lose."""
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -203,9 +204,9 @@ def stopping_rule(rows: pd.DataFrame, fixed: int) -> tuple[pd.DataFrame, pd.Data
                        ("rule − first pass", "J_rule", "J_first")):
         ci = bootstrap_ci(per[a] / 100 - per[b] / 100)
         summary.append(dict(comparison=name, dJ=ci.format(100), verdict=ci.verdict("higher", "lower")))
-    summary.append(dict(comparison="rule picks the oracle epoch", dJ=f"{np.mean(per.rule_epoch == per.oracle_epoch):.0%}"
-                        " of runs", verdict=f"mean epoch: rule {per.rule_epoch.mean():.2f}, oracle "
-                        f"{per.oracle_epoch.mean():.2f}"))
+    hit = np.mean(per.rule_epoch == per.oracle_epoch)
+    summary.append(dict(comparison="rule picks the oracle epoch", dJ=f"{hit:.0%} of runs",
+                        verdict=f"mean epoch: rule {per.rule_epoch.mean():.2f}, oracle {per.oracle_epoch.mean():.2f}"))
     return per, pd.DataFrame(summary)
 
 
@@ -254,7 +255,8 @@ def conclusions(table: pd.DataFrame, closing: dict) -> list[str]:
         checks.append((f"shifts in content (severity {top}): best depth-aware {d[0]} {d[2]} vs best BN/TENT {n[0]} "
                        f"{n[2]}", d[1] > n[1], "depth cues win"))
     for text, ok, claim in checks:
-        lines.append(f"{text} (ΔJ x100, mean over kinds [95 % interval over clips]): {claim if ok else 'it does not: ' + claim + ' is not what we see'}.")
+        verdict = claim if ok else f"it does not: {claim} is not what we see"
+        lines.append(f"{text} (ΔJ x100, mean over kinds [95 % interval over clips]): {verdict}.")
     if checks:
         held = sum(ok for _, ok, _ in checks)
         lines.append("§5.4's explanation " + ("holds at this scale." if held == len(checks) else
