@@ -8,6 +8,11 @@ Trains (or loads) each model with ``load_or_train`` (the series' checkpoints), r
 validation clips through the per-video run cache, once per seed of the TTT views, and prints per model the mean
 no-TTT J, the mean change with its 95 % bootstrap interval over videos (``dattt_nb.stats``) and the verdict.
 Writes ``runs/<profile>/results/budget_ttt_gain.csv`` (+ .json). It does not change the profile.
+
+Measured for the tiny profile (2026-12-06, 2-core CPU shared with other jobs; TTT-LTV lr 1e-5, 8 pairs, 2 passes;
+12 validation clips x 3 seeds of the views; J x100): 600 steps: no-TTT J 60.3, ΔJ +0.09 [-0.09, +0.32]; 1,200 steps:
+no-TTT J 63.1, ΔJ -0.03 [-0.37, +0.31]. No clear change either way: doubling the stage-1 budget adds 2.8 J without TTT
+and does not make TTT-LTV help (the TTT settings were not re-chosen for either model).
 """
 from __future__ import annotations
 
