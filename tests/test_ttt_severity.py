@@ -66,6 +66,7 @@ def test_delta_is_paired_per_video_and_seed_averaged():
     assert row.dJ == pytest.approx(2.0) and row.verdict == "helps" and row.n == 4
     bn = table[(table.method == "BN") & (table.kind == "noise") & (table.severity == 5)].iloc[0]
     assert bn.verdict == "hurts"
+    assert rep.flow_effect(pv).empty  # no clean-flow twins in this grid
     avg = rep.over_kinds(pv)
     assert avg[(avg.method == "BN") & (avg.severity == 5)].dJ.iloc[0] == pytest.approx(-0.5)
 

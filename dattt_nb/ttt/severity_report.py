@@ -79,7 +79,10 @@ def flow_effect(pv: pd.DataFrame) -> pd.DataFrame:
     """No-TTT J ×100 with the flow estimated on the corrupted frames and on the clean ones, per photometric kind and
     severity where both ran, and what the corrupted flow costs (interval over videos)."""
     none = pv[(pv.method == "No TTT") & (pv.family == "photometric") & (pv.severity > 0)]
-    both = none.pivot_table(index=["kind", "severity", "video"], columns="flow", values="J").dropna()
+    both = none.pivot_table(index=["kind", "severity", "video"], columns="flow", values="J")
+    if not {"clean", "estimated"} <= set(both.columns):
+        return pd.DataFrame()
+    both = both.dropna()
     rows = []
     for (kind, severity), d in both.groupby(level=["kind", "severity"], sort=False):
         ci = bootstrap_ci(d["estimated"] - d["clean"])
