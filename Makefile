@@ -16,7 +16,7 @@ DAVIS_MINI := $(abspath ../shared/data/davis16-mini)
 TEST_ENV := DATTT_PROFILE=ci TQDM_DISABLE=1 HF_HUB_OFFLINE=1 MPLBACKEND=Agg PYTHONHASHSEED=0 \
 	$(if $(wildcard $(DAVIS_MINI)),DATTT_DAVIS_MINI=$(DAVIS_MINI))
 
-.PHONY: venv data tutorial test unit nbval book bench strip clean-runs assignments
+.PHONY: venv data tutorial test unit nbval book bench severity strip clean-runs assignments
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,10 @@ assignments: venv  ## otter assign: runs/assignments/<name>/{student,autograder}
 
 bench: venv
 	$(BIN)/python benchmarks/bench_ttt.py
+
+GRID ?= $(PROFILE)
+severity: venv  ## notebook 10's study runs into the run cache (GRID=tiny: ~30 CPU-min; GRID=full: ~10 CPU-hours)
+	$(BIN)/python benchmarks/severity_study.py --profile $(PROFILE) --grid $(GRID) --jobs $(JOBS)
 
 strip: venv  ## clear outputs of committed notebooks
 	$(BIN)/nbstripout notebooks/*.ipynb

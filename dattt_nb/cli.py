@@ -386,10 +386,44 @@ def _cmd_report(args) -> int:
     return 0
 
 
+# --- corrupt -----------------------------------------------------------------------------------------------------
+
+def _add_corrupt(subparsers) -> None:
+    from .data.corruptions import CORRUPTIONS
+
+    p = subparsers.add_parser("corrupt", help="write a corrupted copy of a DAVIS-layout root (frames only; masks, "
+                                              "flow and depth copied unchanged): a \"DAVIS-C\"")
+    p.add_argument("src", help="a dataset root in the DAVIS layout")
+    p.add_argument("dst", help="a new folder for the corrupted copy (not SRC, not inside it, not containing it)")
+    p.add_argument("--kind", required=True, choices=sorted(CORRUPTIONS), help="photometric corruption")
+    p.add_argument("--severity", required=True, type=int, choices=range(0, 6), metavar="{0..5}",
+                   help="severity 1-5 (ImageNet-C style tables in dattt_nb.data.corruptions; 0 = a clean copy)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random draws (default 0)")
+    p.add_argument("--recompute-flow", action="store_true",
+                   help="estimate the flow again from the corrupted frames (default: keep SRC's flow)")
+    p.add_argument("--flow", choices=["dis", "farneback", "raft_small", "raft_large"], default="dis",
+                   help="flow method with --recompute-flow (default dis)")
+    p.set_defaults(func=_cmd_corrupt)
+
+
+def _cmd_corrupt(args) -> int:
+    import time
+
+    from .data.corrupted import corrupt_root
+    from .data.layout import list_videos
+
+    start = time.perf_counter()
+    info = corrupt_root(args.src, args.dst, args.kind, args.severity, seed=args.seed,
+                        recompute_flow=args.recompute_flow, flow_method=args.flow)
+    print(f"{args.dst}: {len(list_videos(args.dst))} videos, {info['kind']} at severity {info['severity']} "
+          f"({info['meaning']} = {info['parameter']}), flow {info['flow']} ({time.perf_counter() - start:.1f} s)")
+    return 0
+
+
 # --- entry point -------------------------------------------------------------------------------------------------
 
-COMMANDS: list[Callable] = [_add_run, _add_prepare, _add_prepare_real, _add_import_official, _add_download,
-                            _add_delegates, _add_segment, _add_eval, _add_bundle, _add_report]
+COMMANDS: list[Callable] = [_add_run, _add_prepare, _add_prepare_real, _add_import_official, _add_corrupt,
+                            _add_download, _add_delegates, _add_segment, _add_eval, _add_bundle, _add_report]
 
 
 def build_parser() -> argparse.ArgumentParser:

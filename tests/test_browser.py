@@ -27,7 +27,7 @@ TOKEN = "dattt-browser-test"
 DEADLINE = 170  # seconds for the whole test (the issue asks for under 3 minutes)
 
 EXPLORER_NB = [
-    "from dattt_nb import widgets\nfrom dattt_nb.config import resolve\nfrom dattt_nb.models import build_model\n"
+    "from dattt_nb.course import widgets\nfrom dattt_nb.config import resolve\nfrom dattt_nb.models import build_model\n"
     "from dattt_nb.ttt import cache\nimport torch\n\n"
     "cfg = resolve('ci', device='cpu')\ntorch.manual_seed(0)\nmodel = build_model(cfg).eval()  # untrained: the test "
     "looks at the widget, not at accuracy\ndata = cache.load_test_splits(cfg, splits=['fbms'])",

@@ -10,7 +10,7 @@ from dattt_nb.run.pipeline import PipelineError, run_pipeline
 from test_pipeline import write_notebook
 
 STEMS = ["00_overview", "01_data", "02_joint", "03_modulation", "04_naive", "05_momentum", "06_loop", "07_baselines",
-         "08_evaluation", "09_real"]
+         "08_evaluation", "09_real", "10_when"]
 
 
 def test_series_models_follow_the_notebook_parameters():
@@ -82,3 +82,8 @@ def test_two_jobs_run_notebooks_side_by_side_and_stop_at_a_failure(tmp_path, mon
     assert saved["status"] == "failed" and saved["notebooks"]["02_fail"]["status"] == "failed"
     with pytest.raises(PipelineError, match="jobs must be"):
         run_pipeline("ci", only=["00"], runs_root=tmp_path / "runs", notebooks_dir=nbs, jobs=0)
+
+
+def test_severity_notebook_needs_only_the_main_model():
+    tasks = series.plan_tasks(STEMS, series.series_models(), resolve("tiny"))
+    assert tasks["10_when"].needs == {"model:alpha+beta"}

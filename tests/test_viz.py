@@ -8,7 +8,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from dattt_nb import viz, widgets  # noqa: E402
+from dattt_nb import viz  # noqa: E402
+from dattt_nb.course import widgets  # noqa: E402
 from dattt_nb.data.layout import Video  # noqa: E402
 
 

@@ -10,6 +10,7 @@ without dropping each other's videos.
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 from pathlib import Path
@@ -57,10 +58,21 @@ def _code_text(path: Path) -> bytes:
     return ast.dump(tree).encode()
 
 
+@functools.lru_cache(maxsize=64)
+def _code_text_of(path: str, mtime_ns: int, size: int) -> bytes:
+    """:func:`_code_text` of a file version (parsing is slow; a study asks hundreds of times, an edit re-parses)."""
+    return _code_text(Path(path))
+
+
 def code_fingerprint() -> str:
     """Hash of the code that computes a TTT run (engine, strategies, objectives, views, runner, loss, model)."""
     root = Path(__file__).resolve().parents[1]
-    return sha1_hex(*(_code_text(root / p) for p in _CODE if (root / p).is_file()))[:12]
+    parts = []
+    for p in _CODE:
+        if (root / p).is_file():
+            st = (root / p).stat()
+            parts.append(_code_text_of(str(root / p), st.st_mtime_ns, st.st_size))
+    return sha1_hex(*parts)[:12]
 
 
 def cache_dir(model, settings, strategy: str, epochs: int | None = None, lr: float | None = None,
