@@ -161,11 +161,11 @@ def source_clips(settings, root: str | Path | None = None, n_videos: int = 0, ma
 
 
 def _flow_tensor(frames: np.ndarray, settings) -> torch.Tensor:
+    from dattt_nb.data.clip import FLOW_LONG_SIDE, flow_of_frames
     from dattt_nb.data.layout import image_tensor
-    from dattt_nb.run.segment import compute_flow
 
     method = settings.flow_method if settings.flow_method in ("dis", "farneback", "raft_small", "raft_large") else "dis"
-    return image_tensor(compute_flow(frames, method, max(256, settings.image_size)), settings.image_size)
+    return image_tensor(flow_of_frames(frames, method, max(FLOW_LONG_SIDE, settings.image_size)), settings.image_size)
 
 
 def condition_videos(clips: list[Clip], condition: Condition, settings, seed: int = 0) -> list:
