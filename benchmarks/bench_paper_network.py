@@ -1,12 +1,14 @@
 """Cost of the paper's network (MiT-b1 alpha+beta, 28,406,658 parameters): prediction and one TTT step.
 
-    python benchmarks/bench_paper_network.py                         # CPU, all cores, 256 and 512 px
+    python benchmarks/bench_paper_network.py --threads 1             # CPU, one core, 256 and 512 px
     python benchmarks/bench_paper_network.py --device cuda --sizes 256 512
 
 The weights are random, with the exact shapes of the official checkpoint: time and memory do not depend on the
 values. Prediction = one frame through E_v, E_f, D_m, D_d and M in eval mode without gradients. A TTT step =
 ``dattt_nb.ttt.engine.adapt_step`` with the paper's 8 view pairs (16 images through E_v and D_d, backward into
-E_v, Adam). Peak memory: the process's peak resident set on the CPU (it includes Python and torch themselves,
+E_v, Adam). On the CPU the times are the process's CPU time (``time.process_time``: other processes on shared
+cores do not inflate it; with one thread it is the wall time of an idle core); on CUDA wall time with
+synchronisation. Peak memory: the process's peak resident set on the CPU (it includes Python and torch themselves,
 reported beside the model-only figure), ``torch.cuda.max_memory_allocated`` on CUDA. Medians of ``--repeats``.
 """
 from __future__ import annotations
@@ -27,14 +29,15 @@ def _sync(device):
 
 
 def _median_seconds(fn, device, repeats: int, warmup: int = 1) -> float:
+    clock = time.process_time if device.type == "cpu" else time.perf_counter
     times = []
     for i in range(warmup + repeats):
         _sync(device)
-        start = time.perf_counter()
+        start = clock()
         fn()
         _sync(device)
         if i >= warmup:
-            times.append(time.perf_counter() - start)
+            times.append(clock() - start)
     return statistics.median(times)
 
 
