@@ -44,7 +44,7 @@ def test_table4_rows_values_and_deltas():
     assert t.loc["DATTT", "shifted_J"] == pytest.approx(5.0) and t.loc["DATTT (no TTT)", "shifted_J"] == pytest.approx(71.5)
     assert set(t.loc[t["ttt"] == "yes", "value_kind"]) == {"delta"}
     layout = table4_layout(t, "F")
-    assert list(layout.columns) == ["value", "DAVIS-16", "FBMS", "MCL", "shifted (mean)", "mean (mean)"]
+    assert list(layout.columns) == ["value", "DAVIS-16", "FBMS", "MCL", "shifted (mean)", "all (mean)"]
     assert plot_delta_j(t).axes[0].get_ylabel().startswith("ΔJ")
 
 

@@ -113,8 +113,7 @@ def table4_layout(table: pd.DataFrame, measure: str = "J") -> pd.DataFrame:
     """The paper's layout for one measure: rows as in :func:`table4`, columns the datasets (+ shifted / all means)."""
     cols = [c for c in table.columns if c.endswith(f"_{measure}")]
     out = table[cols].astype(float).copy()
-    out.columns = [split_label(c[:-len(measure) - 1]) if c[:-len(measure) - 1] not in ("shifted", "mean")
-                   else f"{c[:-len(measure) - 1]} (mean)" for c in cols]
+    out.columns = [split_label(c[:-len(measure) - 1]) for c in cols]  # the means: "shifted (mean)", "all (mean)"
     out.insert(0, "value", table["value_kind"].map({"absolute": "no TTT", "delta": "Δ with TTT"}))
     return out.round(2)
 
@@ -139,8 +138,7 @@ def plot_delta_j(table: pd.DataFrame, measure: str = "J", ax=None):
             lo, hi = (row[[f"{c}_{b}" for c in cols]].astype(float).to_numpy() for b in ("lo", "hi"))
             ax.errorbar(xs, ys, yerr=[ys - lo, hi - ys], fmt="none", ecolor="#263238", lw=0.8, capsize=2)
     ax.axhline(0, color="#37474f", lw=0.8)
-    ax.set_xticks(x, [split_label(c[:-len(measure) - 1]) if not c.startswith("shifted") else "shifted (mean)"
-                      for c in cols])
+    ax.set_xticks(x, [split_label(c[:-len(measure) - 1]) for c in cols])
     ax.set_ylabel(f"Δ{measure} × 100 (TTT − no TTT)")
     ax.set_title(f"Table 4 analogue: change of {measure} made by each TTT method (TTT-LTV, same budget)", fontsize=10)
     ax.grid(alpha=0.3, axis="y")

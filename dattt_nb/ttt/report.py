@@ -163,7 +163,7 @@ def interval_layout(table: pd.DataFrame, rows=None, measure: str = "J", digits: 
     out = pd.DataFrame(index=rows)
     for col in cols:
         key = col[: -len(measure) - 1]
-        name = split_label(key) if key not in ("shifted", "mean") else f"{key} (mean)"
+        name = split_label(key)  # the means: "shifted (mean)", "all (mean)"
         lo, hi = f"{col}_lo", f"{col}_hi"
         cells = []
         for r in rows:
@@ -179,8 +179,7 @@ def table3_deltas(table: pd.DataFrame, measure: str = "J") -> pd.DataFrame:
     cols = [c for c in table.columns if c.endswith(f"_{measure}")]
     rows = [r for r in table.index if r.endswith("_delta") or r not in ADAPTIVE]  # No TTT and the changes
     out = table.loc[rows, ["label"] + cols].set_index("label")
-    out.columns = [split_label(c[: -len(measure) - 1]) if c[: -len(measure) - 1] not in ("shifted", "mean") else
-                   f"{c[: -len(measure) - 1]} (mean)" for c in cols]
+    out.columns = [split_label(c[: -len(measure) - 1]) for c in cols]
     return out.astype(float).round(2)
 
 
