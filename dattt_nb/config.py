@@ -102,7 +102,7 @@ PROFILES: dict[str, dict[str, Any]] = {
 
 PROFILE_DOCS = {
     "ci": "smallest setting that runs every code path (tests; ~seconds per notebook)",
-    "tiny": "2-core CPU: synthetic benchmark at 64 px, 600 training steps; `make tutorial` in about half an hour",
+    "tiny": "2-core CPU: synthetic benchmark at 64 px, 600 training steps; `make tutorial` in about 15 minutes",
     "paper": "the paper's settings (512 px, MiT-b1 alpha+beta: 28,406,658 parameters, batch 8, lr 6e-5, TTT 10 epochs "
              "at 1e-5); GPU + real data",
 }
