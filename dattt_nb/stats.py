@@ -10,22 +10,30 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# below this many videos a bootstrap interval cannot tell anything (two videos give three distinct resample means)
+MIN_VIDEOS = 4
+
 
 @dataclass(frozen=True)
 class Interval:
-    """The mean of per-video values with its bootstrap interval (``lo``, ``hi``) at ``level``, over ``n`` videos."""
+    """The mean of per-video values with its bootstrap interval (``lo``, ``hi``) at ``level``, over ``n`` videos
+    (``None``: not recorded, e.g. a table saved before counts were kept)."""
 
     mean: float
     lo: float
     hi: float
-    n: int
+    n: int | None
     level: float = 0.95
 
-    def verdict(self, better: str = "helps", worse: str = "hurts", same: str = "no clear change") -> str:
-        """``better`` when the interval lies above 0, ``worse`` when below, else ``same``."""
-        if self.n and self.lo > 0:
+    def verdict(self, better: str = "helps", worse: str = "hurts", same: str = "no clear change",
+                few: str = "too few videos to tell") -> str:
+        """``better`` when the interval lies above 0, ``worse`` when below, else ``same``; ``few`` when it rests on
+        fewer than :data:`MIN_VIDEOS` videos, whatever its bounds."""
+        if self.n is not None and 0 < self.n < MIN_VIDEOS:
+            return few
+        if self.n != 0 and self.lo > 0:
             return better
-        if self.n and self.hi < 0:
+        if self.n != 0 and self.hi < 0:
             return worse
         return same
 

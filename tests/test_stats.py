@@ -16,7 +16,8 @@ def test_interval_covers_mean_and_narrows_with_more_videos():
 def test_deterministic_and_verdicts():
     x = [0.01, 0.02, -0.01, 0.03]
     assert bootstrap_ci(x, seed=3) == bootstrap_ci(x, seed=3)
-    assert bootstrap_ci([-0.2, -0.1, -0.3]).verdict() == "hurts"
+    assert bootstrap_ci([-0.2, -0.1, -0.3, -0.15]).verdict() == "hurts"
+    assert bootstrap_ci([0.2, 0.3]).verdict() == "too few videos to tell", "two videos cannot make a verdict"
     assert bootstrap_ci([-0.2, 0.1, 0.3, -0.1]).verdict() == "no clear change"
     assert bootstrap_ci([]).n == 0 and bootstrap_ci([]).verdict() == "no clear change"
     assert bootstrap_ci([0.5]).lo == 0.5

@@ -187,8 +187,8 @@ def test_compare_splits_carries_a_bootstrap_interval_per_split():
     def res(js):
         return SimpleNamespace(videos=[SimpleNamespace(name=f"v{i}", J=j, F=j, final_J=j, final_F=j)
                                        for i, j in enumerate(js)])
-    base = {"davis": res([0.5, 0.6, 0.7]), "fbms": res([0.4, 0.5, 0.6])}
-    adapted = {"davis": res([0.51, 0.61, 0.71]), "fbms": res([0.3, 0.6, 0.6])}
+    base = {"davis": res([0.5, 0.6, 0.7, 0.4]), "fbms": res([0.4, 0.5, 0.6, 0.5])}
+    adapted = {"davis": res([0.51, 0.61, 0.71, 0.41]), "fbms": res([0.3, 0.6, 0.6, 0.5])}
     df = report.compare_splits(base, adapted)
     assert df.loc["davis", "dJ_lo"] == pytest.approx(1.0) and df.loc["davis", "dJ_hi"] == pytest.approx(1.0)
     assert df.loc["fbms", "dJ_lo"] < 0 < df.loc["fbms", "dJ_hi"]  # one video lost 10, one gained 10

@@ -144,7 +144,7 @@ def stored_interval(row, col: str) -> Interval | None:
     if lo is None or hi is None or pd.isna(lo) or pd.isna(hi):
         return None
     n = row.get(f"{col}_n")
-    return Interval(float(row[col]), float(lo), float(hi), int(n) if n is not None and pd.notna(n) else 2)
+    return Interval(float(row[col]), float(lo), float(hi), int(n) if n is not None and pd.notna(n) else None)
 
 
 def add_intervals(table: pd.DataFrame, pairs: dict, measure: str = "J") -> pd.DataFrame:
@@ -299,7 +299,7 @@ def summary_sentence(label: str, by_split: pd.DataFrame, shifted_splits, std_non
         if row not in by_split.index:
             return "not measured"
         iv = row_interval(by_split.loc[row]) if "dJ_lo" in by_split else None
-        return (f"{iv.format()} J (95 % interval over {iv.n} videos: {iv.verdict('a gain', 'a loss', 'no clear change')})"
+        return (f"{iv.format()} J (95 % interval{f' over {iv.n} videos' if iv.n else ''}: {iv.verdict('a gain', 'a loss', 'no clear change')})"
                 if iv is not None else f"{float(by_split.loc[row, 'dJ']):+.2f} J")
     return (f"{label}: mean change over the shifted splits {change('mean_shifted')}, "
             f"clean split {change(CLEAN_SPLIT)}; "
