@@ -106,6 +106,7 @@ def results_block(run_dir: str | Path) -> str:
                      for c in t1.columns if c.endswith("_dJ_lo") and pd.notna(r[c])]
             lines += [f"- {variant}: " + "; ".join(parts)]
         lines += [""]
+    lines += _severity_lines(results)
     spread, _ = _table(results, SEED_SPREAD)
     if spread is not None:
         spread = spread.reset_index()
@@ -116,6 +117,33 @@ def results_block(run_dir: str | Path) -> str:
     else:
         lines += ["**Training-seed spread:** not measured for this run (`benchmarks/seed_spread.py`).", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _severity_lines(results: Path) -> list[str]:
+    """Notebook 10's ΔJ per method × (shift family, severity), averaged over the kinds, with intervals over clips."""
+    from dattt_nb.stats import Interval
+
+    table, meta = _table(results, "severity_over_kinds")
+    if table is None:
+        return []
+    cols = sorted({(r.family, int(r.severity)) for r in table.itertuples()}, key=lambda fs: (fs[0] != "photometric",
+                                                                                           fs[1]))
+    header = "| | " + " | ".join(f"{f}, s{sev}" for f, sev in cols) + " |"
+    rows = [header, "|---" * (len(cols) + 1) + "|"]
+    for method in dict.fromkeys(table["method"]):
+        cells = []
+        for f, sev in cols:
+            hit = table[(table["method"] == method) & (table["family"] == f) & (table["severity"] == sev)]
+            if hit.empty:
+                cells.append("")
+                continue
+            r = hit.iloc[0]
+            iv = Interval(float(r["dJ"]), float(r["lo"]), float(r["hi"]), int(r["n"]))
+            cells.append(f"{iv.format()} ({iv.verdict()})")
+        rows.append(f"| {method} | " + " | ".join(cells) + " |")
+    n = int(table["n"].max())
+    return [f"**When does TTT help? (notebook 10, the *{meta.get('grid', '?')}* grid; ΔJ × 100 against No TTT, mean "
+            f"over the kinds of each family, 95 % interval over {n} clips):**", ""] + rows + [""]
 
 
 def update_readme(readme: str | Path, block: str) -> Path:
