@@ -323,7 +323,7 @@ def compute_fig5(settings: Settings, epochs=None, n_videos: int = 2) -> pd.DataF
 
     none = run(settings, "none", n_videos=n_videos)
     rows = report.fig5_rows("loop", run(settings, "loop", "depth", n_videos=n_videos), base=none)
-    for strategy in ("naive", "momentum"):
+    for strategy in (s for s in ADAPTIVE if not resolve_strategy(s).loops):  # N and MWI: one run per epoch count
         for e in fig5_epoch_counts(settings, epochs):
             rows += report.fig5_rows(strategy, run(settings, strategy, "depth", epochs=e, n_videos=n_videos), base=none)
     return report.fig5_table(rows, report.fig5_rows("none", none))

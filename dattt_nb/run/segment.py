@@ -368,7 +368,7 @@ def _segment(source: Path, name: str, settings, checkpoint, strategy, ttt, epoch
     timing["flow"] = time.perf_counter() - t
 
     baseline = None
-    if with_baseline and strategy != "none":
+    if with_baseline and resolve_strategy(strategy).adapts:
         t = time.perf_counter()
         baseline = run_ttt(model, [video], settings, strategy="none", epochs=0, progress=progress,
                            device=device).videos[0].masks
