@@ -22,13 +22,13 @@ from dattt_nb.data.layout import (DEPTH, FLOW, FLOW_RAW, FRAMES, JPEG_QUALITY, c
 
 def check_destination(src: str | Path, dst: str | Path) -> tuple[Path, Path]:
     """(src, dst) resolved; DST equal to, inside or containing SRC, or an existing non-empty folder, is an error."""
-    s, d = Path(src).resolve(), Path(dst).resolve()
-    if d == s or s in d.parents or d in s.parents:
-        where = "SRC itself" if d == s else "inside SRC" if s in d.parents else "a folder containing SRC"
-        raise ValueError(f"destination {dst} is {where}; expected a separate folder for the corrupted copy of {src}")
-    if d.exists() and (not d.is_dir() or any(d.iterdir())):
+    from dattt_nb.guards import check_separate, has_content
+
+    check_separate(src, dst, "source root", "destination")
+    d = Path(dst).resolve()
+    if d.exists() and (not d.is_dir() or has_content(d)):
         raise FileExistsError(f"destination {dst} already exists and is not empty; expected a new folder")
-    return s, d
+    return Path(src).resolve(), d
 
 
 def _depth_of(root: Path, video: str, names: list[str], hw) -> np.ndarray | None:

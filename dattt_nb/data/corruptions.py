@@ -103,14 +103,16 @@ def illumination_drift(frames, strength, video_rng, frame_rng, depth=None):
     return frames * (1 + (end_gain - 1) * ramp) * light
 
 
+def jpeg_roundtrip(frame: np.ndarray, quality: int) -> np.ndarray:
+    """An RGB uint8 frame through OpenCV's JPEG encoder at ``quality`` (4:2:0 chroma subsampling) and back."""
+    ok, buf = cv2.imencode(".jpg", frame[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].copy()
+
+
 def jpeg(frames, quality, video_rng, frame_rng, depth=None):
-    """JPEG compression at ``quality`` (OpenCV's encoder, 4:2:0 chroma subsampling)."""
-    out = []
-    for f in frames:
-        u8 = np.clip(np.rint(f * 255), 0, 255).astype(np.uint8)
-        ok, buf = cv2.imencode(".jpg", u8[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-        out.append(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].astype(np.float32) / 255)
-    return np.stack(out)
+    """JPEG compression at ``quality`` (:func:`jpeg_roundtrip`)."""
+    return np.stack([jpeg_roundtrip(np.clip(np.rint(f * 255), 0, 255).astype(np.uint8), quality)
+                     .astype(np.float32) / 255 for f in frames])
 
 
 @dataclass(frozen=True)

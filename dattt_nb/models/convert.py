@@ -53,14 +53,19 @@ def unwrap_state_dict(obj, source: str) -> dict[str, torch.Tensor]:
     return obj
 
 
+def state_dict_mismatch(own: dict, given: dict) -> tuple[list[str], list[str], list[str]]:
+    """(missing, unexpected, shape-mismatched) names of ``given`` against a module's own state dict, sorted."""
+    missing, extra = sorted(set(own) - set(given)), sorted(set(given) - set(own))
+    shapes = sorted(k for k in set(own) & set(given) if tuple(own[k].shape) != tuple(given[k].shape))
+    return missing, extra, shapes
+
+
 def load_strict(module: torch.nn.Module, state_dict: dict[str, torch.Tensor], source: str) -> None:
     """Load ``state_dict`` into ``module`` with every tensor used on both sides and every shape equal, else one
     error listing the names (never a silent partial load)."""
     own = module.state_dict()
-    missing = sorted(set(own) - set(state_dict))
-    extra = sorted(set(state_dict) - set(own))
-    shapes = sorted(f"{k} {tuple(state_dict[k].shape)} vs {tuple(own[k].shape)}" for k in set(own) & set(state_dict)
-                    if tuple(own[k].shape) != tuple(state_dict[k].shape))
+    missing, extra, mismatched = state_dict_mismatch(own, state_dict)
+    shapes = [f"{k} {tuple(state_dict[k].shape)} vs {tuple(own[k].shape)}" for k in mismatched]
     if missing or extra or shapes:
         parts = [f"{title} ({len(keys)}): {', '.join(keys[:8])}{' …' if len(keys) > 8 else ''}"
                  for title, keys in (("missing", missing), ("unexpected", extra), ("shape mismatch", shapes)) if keys]

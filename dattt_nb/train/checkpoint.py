@@ -206,11 +206,11 @@ def _looks_like_torch(path: Path) -> bool:
 
 def load_weights(model: nn.Module, state_dict: dict, source: str = "checkpoint") -> None:
     """Load weights strictly; a different architecture gives one error listing every mismatching key."""
+    from dattt_nb.models.convert import state_dict_mismatch
+
     own = model.state_dict()
-    missing = sorted(set(own) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(own))
-    shapes = sorted(f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
-                    for k in set(own) & set(state_dict) if tuple(own[k].shape) != tuple(state_dict[k].shape))
+    missing, unexpected, mismatched = state_dict_mismatch(own, state_dict)
+    shapes = [f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}" for k in mismatched]
     if missing or unexpected or shapes:
         lines = [f"{source} does not fit this model ({type(model).__name__}"
                  f"{', variant ' + repr(model.variant) if hasattr(model, 'variant') else ''}):"]

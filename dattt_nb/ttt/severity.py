@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from dattt_nb.data.corruptions import CONTENT_SHIFTS, CORRUPTIONS, check_severity, content_video, corrupt_frames
+from dattt_nb.data.corruptions import (CONTENT_SHIFTS, CORRUPTIONS, check_severity, content_video, corrupt_frames,
+                                      jpeg_roundtrip)
 from dattt_nb.ttt.cache import cached_ttt
 from dattt_nb.ttt.strategies import step_epochs
 
@@ -180,7 +181,7 @@ def condition_videos(clips: list[Clip], condition: Condition, settings, seed: in
                 raise ValueError(f"content shift {condition.kind!r} re-renders synthetic clips; it cannot shift the "
                                  f"real video {clip.name!r} (use a photometric kind)")
             clip_v = content_video(condition.kind, condition.severity, clip.index, settings)
-            ok = [cv2_jpeg(f, JPEG_QUALITY) for f in clip_v.frames]  # stored like the benchmark's frames
+            ok = [jpeg_roundtrip(f, JPEG_QUALITY) for f in clip_v.frames]  # stored like the benchmark's frames
             frames = np.stack(ok)
             out.append(Video(name=clip.name, frames=image_tensor(frames, settings.image_size),
                              masks=torch.from_numpy(clip_v.masks), flow=_flow_tensor(frames, settings), depth=None,
@@ -192,14 +193,6 @@ def condition_videos(clips: list[Clip], condition: Condition, settings, seed: in
         out.append(dataclasses.replace(clip.video, frames=image_tensor(bad, settings.image_size),
                                        flow=_flow_tensor(flow_from, settings)))
     return out
-
-
-def cv2_jpeg(frame: np.ndarray, quality: int) -> np.ndarray:
-    """An RGB uint8 frame through JPEG at ``quality`` and back (how the benchmark stores its frames)."""
-    import cv2
-
-    ok, buf = cv2.imencode(".jpg", frame[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].copy()
 
 
 # --- running ------------------------------------------------------------------------------------------------------
