@@ -38,7 +38,7 @@ def native_scores(root, name: str, masks) -> dict | None:
 
 
 def rescore(res, root) -> None:
-    """Replace one :class:`~dattt_nb.ttt.runner.VideoResult`'s J/F (mean and per frame, and LTV's final
+    """Replace one :class:`~dattt_nb.ttt.records.VideoResult`'s J/F (mean and per frame, and LTV's final
     re-prediction) by the scores at the frames' own size, in place; per-pass J/F keep the network-size values."""
     scores = native_scores(root, res.name, res.masks)
     if scores is None:

@@ -11,7 +11,8 @@ from dattt_nb.ttt import plots
 from dattt_nb.config import resolve
 from dattt_nb.splits import TEST_SPLITS
 from dattt_nb.results import load_table, results_dir, save_table
-from dattt_nb.ttt.runner import TTTResult, VideoResult
+from dattt_nb.ttt.records import TTTResult, VideoResult
+from dattt_nb.ttt.spec import TTTRun
 
 SCORE = {"none": 50.0, "naive": 51.0, "momentum": 52.0, "loop": 53.0}  # J ×100 of the fake runs
 OBJECTIVE = {"tent": 1.0, "bn": 2.0, "rotation": 3.0, "mae": -1.0, "depth": 0.0, None: 0.0}  # added to J for the fake runs' objective
@@ -40,7 +41,7 @@ def fake_run(settings, strategy=None, objective=None, variant="alpha+beta", epoc
         j = (SCORE[strategy] + (OBJECTIVE[objective] if strategy != "none" else 0) + VARIANT[variant] + k) / 100
         videos = [fake_video(f"{split}_{i:03d}", j + 0.01 * i, j / 2, passes=epochs if strategy == "loop" else 1)
                   for i in range(n_videos or 2)]
-        out[split] = TTTResult(strategy, objective or "depth", epochs, 1e-5, 1, videos)
+        out[split] = TTTResult(TTTRun(strategy, objective or "depth", epochs, 1e-5), videos)
     return out
 
 
@@ -211,7 +212,7 @@ def test_split_statistics_average_per_video_statistics():
     a = fake_video("a", 0.8, 0.6)
     b = fake_video("b", 0.4, 0.2)
     b.J_frames = np.array([0.6, 0.6, 0.2, 0.2])
-    stats = tables.split_statistics({"davis": TTTResult("loop", "depth", 1, 1e-5, 1, [a, b])})
+    stats = tables.split_statistics({"davis": TTTResult(TTTRun("loop", "depth", 1, 1e-5), [a, b])})
     assert stats.loc["davis", "J_mean"] == pytest.approx(100 * (0.8 + 0.4) / 2)
     assert stats.loc["davis", "J_recall"] == pytest.approx(100 * (1.0 + 0.5) / 2)
     assert stats.loc["davis", "J_decay"] == pytest.approx(100 * (0.0 + 0.4) / 2)

@@ -32,7 +32,8 @@ def _api(paths: dict) -> dict:
 
 def fake_results(seed: int = 0) -> dict[str, dict]:
     """{strategy: {split: TTTResult}}: two videos per split, per-frame scores, step logs of the right length."""
-    from dattt_nb.ttt.runner import TTTResult, VideoResult
+    from dattt_nb.ttt.records import TTTResult, VideoResult
+    from dattt_nb.ttt.spec import TTTRun
 
     rng = np.random.default_rng(seed)
     out = {}
@@ -53,7 +54,7 @@ def fake_results(seed: int = 0) -> dict[str, dict]:
                     depth_std_frames=rng.random(t), losses=rng.random(n_steps).tolist(),
                     step_depth_std=rng.random(n_steps).tolist(), steps=n_steps, skipped=int(rng.integers(2)),
                     seconds=float(rng.random())))
-            out[strategy][split] = TTTResult(strategy, "depth", epochs, 1e-5, 1, videos)
+            out[strategy][split] = TTTResult(TTTRun(strategy, "depth", epochs, 1e-5), videos)
     return out
 
 

@@ -6,7 +6,8 @@ import pytest
 
 from dattt_nb.ttt.baselines import (METHODS, Method, merge_table1, methods, model_key, plot_delta_j, table1_ttt,
                                     table4, table4_layout, videos_per_split)
-from dattt_nb.ttt.runner import TTTResult, VideoResult
+from dattt_nb.ttt.records import TTTResult, VideoResult
+from dattt_nb.ttt.spec import TTTRun
 
 SPLITS = ["davis", "fbms", "mcl"]
 
@@ -14,7 +15,7 @@ SPLITS = ["davis", "fbms", "mcl"]
 def _result(j: float, f: float = 0.5, objective="depth") -> TTTResult:
     video = VideoResult(name="v", masks=None, J_frames=np.full(2, j), F_frames=np.full(2, f), J=j, F=f,
                         pass_J=np.full((1, 2), j), pass_F=np.full((1, 2), f))
-    return TTTResult("loop", objective, 1, 1e-5, 1, [video])
+    return TTTResult(TTTRun("loop", objective, 1, 1e-5), [video])
 
 
 def _splits(j, **kw):

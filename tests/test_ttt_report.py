@@ -6,7 +6,9 @@ import torch
 from _ttt_helpers import CI, ci_model, tiny_video
 from dattt_nb import viz
 from dattt_nb.ttt import cache, plots, report, strategies
+from dattt_nb.ttt.records import load_split_results
 from dattt_nb.ttt.runner import run_ttt
+from dattt_nb.ttt.spec import TTTRun
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +37,7 @@ def test_a_cached_run_equals_a_fresh_one_and_is_read_back(trained, runs):
     fresh = run_ttt(trained, videos, CI, strategy="loop", epochs=2, lr=1e-3, n_pairs=2, device="cpu", progress=False)
     for a, b in zip(first.videos, fresh.videos):
         assert torch.equal(a.masks, b.masks) and a.losses == b.losses and a.J == b.J
-    folder = cache.cache_dir(trained, CI, "loop", 2, 1e-3, 2, device="cpu")
+    folder = cache.cache_dir(trained, CI, TTTRun.from_settings(CI, strategy="loop", epochs=2, lr=1e-3, n_pairs=2), device="cpu")
     assert (folder / "mcl.json").is_file() and (folder / "mcl.csv").is_file() and (folder / "mcl.npz").is_file()
     again = cache.cached_ttt(trained, videos[::-1], CI, "mcl", strategy="loop", **_kw())
     assert [v.name for v in again.videos] == ["mcl_b", "mcl_a"], "the caller's order"
@@ -53,10 +55,10 @@ def test_a_subset_reuses_the_split_and_changed_data_or_settings_recompute(traine
     changed = tiny_video("mcl_b", frames=2, seed=4)  # same name, other frames
     redo = cache.cached_ttt(trained, [changed], CI, "mcl", strategy="naive", **_kw())
     assert redo.videos[0].seconds != whole.videos[1].seconds
-    other = cache.cache_dir(trained, CI, "naive", 2, 1e-4, 2, device="cpu")
-    assert other != cache.cache_dir(trained, CI, "naive", 2, 1e-3, 2, device="cpu")
-    assert cache.cache_dir(trained, CI, "none", 5, 1.0, 8, device="cpu") == \
-        cache.cache_dir(trained, CI, "none", device="cpu"), "No TTT does not depend on the TTT settings"
+    other = cache.cache_dir(trained, CI, TTTRun.from_settings(CI, strategy="naive", epochs=2, lr=1e-4, n_pairs=2), device="cpu")
+    assert other != cache.cache_dir(trained, CI, TTTRun.from_settings(CI, strategy="naive", epochs=2, lr=1e-3, n_pairs=2), device="cpu")
+    assert cache.cache_dir(trained, CI, TTTRun.from_settings(CI, strategy="none", epochs=5, lr=1.0, n_pairs=8), device="cpu") == \
+        cache.cache_dir(trained, CI, TTTRun.from_settings(CI, strategy="none"), device="cpu"), "No TTT does not depend on the TTT settings"
 
 
 def test_a_split_saved_by_another_notebook_meanwhile_is_kept(trained, runs, monkeypatch):
@@ -71,7 +73,7 @@ def test_a_split_saved_by_another_notebook_meanwhile_is_kept(trained, runs, monk
 
     monkeypatch.setattr(cache, "run_ttt", run_while_another_notebook_saves)
     mine = cache.cached_ttt(trained, [mcl_b], CI, "mcl", strategy="loop", **_kw())
-    _, saved, _ = cache.load_cached(cache.cache_dir(trained, CI, "loop", 2, 1e-3, 2, device="cpu"), "mcl")
+    _, saved, _ = load_split_results(cache.cache_dir(trained, CI, TTTRun.from_settings(CI, strategy="loop", epochs=2, lr=1e-3, n_pairs=2), device="cpu"), "mcl")
     assert sorted(saved) == ["mcl_a", "mcl_b"], "neither notebook's video was dropped"
     assert saved["mcl_b"].J == mine.videos[0].J
 

@@ -9,7 +9,8 @@ import torch
 
 from _ttt_helpers import CI, ci_model, same, state, tiny_video
 from dattt_nb.metrics import evaluate_video
-from dattt_nb.ttt.runner import NonFiniteError, check_nonfinite, results_table, run_ttt, write_results
+from dattt_nb.ttt.records import results_table, write_results
+from dattt_nb.ttt.runner import NonFiniteError, check_nonfinite, run_ttt
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +136,7 @@ def test_table_and_files(trained, tmp_path):
     assert {"J", "F", "steps", "nonfinite", "fps"} <= set(table.columns)
     csv, js = write_results(result, tmp_path / "ttt" / "davis", settings=CI)
     record = json.loads(js.read_text())
-    assert record["strategy"] == "naive" and record["settings"]["profile"] == "ci"
+    assert record["run"]["strategy"] == "naive" and record["settings"]["profile"] == "ci"
     assert len(record["videos"][0]["J_frames"]) == 3 and csv.read_text().startswith("video,")
 
 

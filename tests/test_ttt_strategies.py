@@ -119,7 +119,7 @@ def test_every_command_accepts_every_spelling_of_a_strategy():
     from dattt_nb.cli import build_parser
     from dattt_nb.config import resolve
     from dattt_nb.ttt.__main__ import add_arguments
-    from dattt_nb.ttt.explore import ExploreState
+    from dattt_nb.ttt.spec import TTTRun
     import argparse
 
     ttt_parser = add_arguments(argparse.ArgumentParser())
@@ -129,7 +129,7 @@ def test_every_command_accepts_every_spelling_of_a_strategy():
         assert ttt_parser.parse_args(["--strategy", text]).strategy == name
         assert segment.parse_args(["segment", "v", "--out", "o", "--ttt", text]).ttt == name
         assert resolve("ci", ttt_strategy=text).ttt_strategy == name
-        assert ExploreState.from_settings(resolve("ci"), strategy=text).strategy == name
+        assert TTTRun.from_settings(resolve("ci"), strategy=text).strategy == name
     with pytest.raises(SystemExit):
         ttt_parser.parse_args(["--strategy", "tent"])
 

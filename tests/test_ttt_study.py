@@ -8,6 +8,7 @@ from _ttt_helpers import CI, ci_model, tiny_video
 from dattt_nb.ttt import study
 from dattt_nb.ttt.cache import model_fingerprint
 from dattt_nb.ttt.runner import run_ttt
+from dattt_nb.ttt.spec import TTTRun
 
 SETTINGS = dataclasses.replace(CI, ttt_epochs=2, ttt_lr=1e-3, ttt_pairs=2)
 
@@ -19,9 +20,11 @@ def trained():
 
 def _run(model, strategy):
     data = {"davis": [tiny_video("a", 3), tiny_video("b", 4, seed=1)], "mcl": [tiny_video("c", 3, seed=2)]}
-    none = {s: run_ttt(model, v, SETTINGS, "none", progress=False, device="cpu") for s, v in data.items()}
-    adapted = {s: run_ttt(model, v, SETTINGS, strategy, progress=False, device="cpu") for s, v in data.items()}
-    return study.StrategyRun(SETTINGS, strategy, model, data, none, adapted)
+    spec = TTTRun.from_settings(SETTINGS, strategy=strategy)
+    none = {s: run_ttt(model, v, SETTINGS, spec.replace(strategy="none"), progress=False, device="cpu")
+            for s, v in data.items()}
+    adapted = {s: run_ttt(model, v, SETTINGS, spec, progress=False, device="cpu") for s, v in data.items()}
+    return study.StrategyRun(SETTINGS, spec, model, data, none, adapted)
 
 
 @pytest.mark.parametrize("strategy", ["loop"])

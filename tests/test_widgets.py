@@ -9,7 +9,8 @@ import torch
 from _ttt_helpers import CI, ci_model, tiny_video
 from dattt_nb.course import widgets
 from dattt_nb.ttt import explore as ex_mod
-from dattt_nb.ttt.explore import ExploreState, Stopped, curves_figure, explore, frame_view, summary
+from dattt_nb.ttt.explore import Stopped, curves_figure, exploration_summary, explore, frame_view
+from dattt_nb.ttt.spec import TTTRun
 from dattt_nb.ttt.runner import run_ttt
 
 
@@ -27,7 +28,7 @@ def model():
     return ci_model()
 
 
-STATE = ExploreState(strategy="loop", objective="depth", lr=1e-3, epochs=2, n_pairs=2)
+STATE = TTTRun.from_settings(CI, strategy="loop", objective="depth", lr=1e-3, epochs=2, n_pairs=2)
 
 
 def test_explore_matches_the_notebooks_runner_and_keeps_depth(model, runs):
@@ -50,12 +51,14 @@ def test_second_look_is_cached_and_identical(model, runs, monkeypatch):
         mp.setattr(ex_mod, "run_video", lambda *a, **k: pytest.fail("a cached run must not adapt again"))
         start = time.perf_counter()
         again = explore(model, video, CI, STATE, "fbms")
-    assert time.perf_counter() - start < 10.0 and again.before.cached  # ~0.4 s on an idle box: hashing only and again.after.cached and summary(again)["cached"]
+    # ~0.4 s on an idle box: hashing only
+    assert time.perf_counter() - start < 10.0 and again.before.cached and again.after.cached
+    assert exploration_summary(again)["cached"]
     assert torch.equal(again.after.result.masks, first.after.result.masks)
     assert np.allclose(again.after.depth, first.after.depth, atol=1e-3)  # stored as float16
     assert again.after.result.losses == pytest.approx(first.after.result.losses)
     assert np.array_equal(again.after.result.pass_J, first.after.result.pass_J, equal_nan=True)
-    other = ExploreState(**{**STATE.__dict__, "objective": "tent"})
+    other = STATE.replace(objective="tent")
     assert not explore(model, video, CI, other, "fbms").after.cached, "another lr is another cache entry"
 
 
@@ -66,7 +69,7 @@ def test_stop_ends_between_steps_and_caches_nothing(model, runs):
         calls.append(1)
         return len(calls) >= 5  # after 3 No TTT predictions and 2 TTT steps
 
-    state = ExploreState(**{**STATE.__dict__, "epochs": 3})
+    state = STATE.replace(epochs=3)
     with pytest.raises(Stopped, match="stopped by the user"):
         explore(model, tiny_video("stopped", frames=3), CI, state, "fbms", stop=stop)
     assert len(calls) == 5
@@ -96,9 +99,9 @@ def test_bad_knobs_are_named():
     for kw, word in (({"strategy": "fast"}, "strategy"), ({"objective": "magic"}, "objective"), ({"lr": 0.0}, "lr"),
                      ({"epochs": 0}, "epochs"), ({"n_pairs": 0}, "n_pairs")):
         with pytest.raises(ValueError, match=word):
-            ExploreState(**{**STATE.__dict__, **kw}).check()
-    assert ExploreState(strategy="momentum", frame_gap=3).label == "TTT-MWI, gap 3"
-    assert ExploreState(strategy="naive", objective="tent").label == "TTT-N (TENT)"
+            STATE.replace(**kw).check()
+    assert TTTRun(strategy="momentum", frame_gap=3).label == "TTT-MWI, gap 3"
+    assert TTTRun(strategy="naive", objective="tent").label == "TTT-N (TENT)"
 
 
 def test_widget_run_slider_and_stop_from_python(model, runs):

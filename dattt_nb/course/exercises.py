@@ -600,14 +600,15 @@ def strategies_on_shift(model, video, shift: Callable, settings, strategies=("no
 
     from dattt_nb.ttt.engine import TTTEngine
     from dattt_nb.ttt.runner import run_video
+    from dattt_nb.ttt.spec import TTTRun
 
     shifted = dataclasses.replace(video, frames=shift(video.frames.clone()).clamp(0, 1))
     rows = []
     for name in strategies:
         row = {"strategy": name}
+        spec = TTTRun.from_settings(settings, strategy=name, epochs=epochs or None)
         for label, v in (("original", video), ("shifted", shifted)):
-            engine = TTTEngine.from_settings(model, settings)
-            res = run_video(engine, v, name, epochs=epochs or settings.ttt_epochs)
+            res = run_video(TTTEngine.for_run(model, spec), v, spec)
             row[f"J {label}"] = 100 * res.J
         rows.append(row)
     table = pd.DataFrame(rows).set_index("strategy")

@@ -52,8 +52,8 @@ class TTTExplorer:
                  max_frames: int | None = None, **state):
         import ipywidgets as W
 
-        from dattt_nb.ttt.explore import ExploreState
         from dattt_nb.ttt.objectives import OBJECTIVES
+        from dattt_nb.ttt.spec import TTTRun
         from dattt_nb.ttt.strategies import STRATEGY_LABELS
 
         if not data or not any(data.values()):
@@ -63,7 +63,7 @@ class TTTExplorer:
         self.error: str | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        s = ExploreState.from_settings(settings, **state)
+        s = TTTRun.from_settings(settings, **state)
         split = split if split in data else next(s for s, v in data.items() if v)
         style, wide = {"description_width": "70px"}, W.Layout(width="260px")
         self.split = W.Dropdown(options=list(data), value=split, description="split", style=style, layout=wide)
@@ -112,12 +112,12 @@ class TTTExplorer:
         self.video.value = names[0] if names else None
 
     def state(self):
-        """The knobs as an :class:`~dattt_nb.ttt.explore.ExploreState`."""
-        from dattt_nb.ttt.explore import ExploreState
+        """The knobs as a :class:`~dattt_nb.ttt.spec.TTTRun` (zoom range and seed: the profile's)."""
+        from dattt_nb.ttt.spec import TTTRun
 
-        return ExploreState(strategy=self.strategy.value, objective=self.objective.value, lr=float(self.lr.value),
-                            epochs=int(self.epochs.value), n_pairs=int(self.pairs.value),
-                            frame_gap=int(self.groups.value))
+        return TTTRun.from_settings(self.settings, strategy=self.strategy.value, objective=self.objective.value,
+                                    lr=float(self.lr.value), epochs=int(self.epochs.value),
+                                    n_pairs=int(self.pairs.value), frame_gap=int(self.groups.value))
 
     def selected_video(self):
         """(split, Video) the knobs point at: the typed folder when given, else the chosen split's video."""
@@ -147,8 +147,7 @@ class TTTExplorer:
         self.status.value = "stopping…"
 
     def _work(self, refresh: bool) -> None:
-        from dattt_nb.ttt.explore import Stopped, explore, summary, total_predictions
-        from dattt_nb.ttt.strategies import resolve_strategy
+        from dattt_nb.ttt.explore import Stopped, explore, exploration_summary, total_predictions
 
         self.error = None
         try:
@@ -161,8 +160,8 @@ class TTTExplorer:
             ex = explore(self.model, video, self.settings, state, split, stop=self._stop.is_set,
                          bar=_Bar(self.progress), refresh=refresh)
             self.result = ex
-            info = summary(ex)
-            knobs = "" if not resolve_strategy(state.strategy).adapts else f", lr {state.lr:g}, {state.epochs} passes, {state.n_pairs} pairs"
+            info = exploration_summary(ex)
+            knobs = "" if not state.record.adapts else f", lr {state.lr:g}, {state.epochs} passes, {state.n_pairs} pairs"
             self.status.value = (f"<b>{info['method']}</b>{knobs} on {info['video']}: J {info['J_before']:.3f} → "
                                  f"{info['J_after']:.3f} ({info['dJ']:+.3f}), {info['steps']} steps"
                                  + (" (cached)" if info["cached"] else f", {info['seconds']:.1f} s"))

@@ -21,6 +21,7 @@ from dattt_nb.data.video_file import DEFAULT_FPS, long_side_size, read_video, vi
 from dattt_nb.models.dattt import input_size
 from dattt_nb.train.checkpoint import trained_on
 from dattt_nb.ttt.strategies import resolve_strategy
+from dattt_nb.ttt.spec import TTTRun
 from dattt_nb.utils import atomic_write_json, check_output, progress_disabled
 from dattt_nb.viz import outline_masks, overlay_frames, side_by_side
 
@@ -49,7 +50,7 @@ class SegmentResult:
     timing: dict = field(default_factory=dict)  # seconds per stage
     out_dir: Path | None = None
     files: dict = field(default_factory=dict)  # name → path of what was written
-    ttt_result: object | None = None  # dattt_nb.ttt.runner.TTTResult of the result
+    ttt_result: object | None = None  # dattt_nb.ttt.records.TTTResult of the result
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -226,7 +227,7 @@ def segment_video(source: str | Path, settings: Settings, checkpoint: str | Path
     progress = progress and not progress_disabled()
     record = resolve_strategy(ttt)  # any spelling: n | naive | TTT-N | ...
     strategy, ttt = record.name, record.short
-    epochs = 0 if not record.adapts else settings.ttt_epochs if epochs is None else int(epochs)
+    epochs = TTTRun.from_settings(settings, strategy=strategy, epochs=None if epochs is None else int(epochs)).key().epochs
     if record.adapts and epochs < 1:
         raise ValueError(f"TTT {ttt!r} needs epochs >= 1, got {epochs}")
     if checkpoint is not None:  # fail before any slow work
@@ -370,11 +371,10 @@ def _segment(source: Path, name: str, settings, checkpoint, strategy, ttt, epoch
     baseline = None
     if with_baseline and resolve_strategy(strategy).adapts:
         t = time.perf_counter()
-        baseline = run_ttt(model, [video], settings, strategy="none", epochs=0, progress=progress,
-                           device=device).videos[0].masks
+        baseline = run_ttt(model, [video], settings, "none", progress=progress, device=device).videos[0].masks
         timing["no_ttt"] = time.perf_counter() - t
     t = time.perf_counter()
-    res = run_ttt(model, [video], settings, strategy=strategy, epochs=epochs, progress=progress, device=device)
+    res = run_ttt(model, [video], settings, strategy, epochs=epochs, progress=progress, device=device)
     if not allow_nonfinite:
         check_nonfinite(res)
     small = res.videos[0].masks

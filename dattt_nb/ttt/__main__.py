@@ -160,12 +160,13 @@ def _adapt(model, settings, args, split, root, names, size, rank, world, device)
     from dattt_nb.data.layout import read_manifest, write_masks
     from dattt_nb.data.stream import stream_split
     from dattt_nb.native_scores import write_native_masks
-    from dattt_nb.ttt.runner import check_nonfinite, run_ttt, write_results
+    from dattt_nb.ttt.records import write_results
+    from dattt_nb.ttt.runner import check_nonfinite, run_ttt
 
     real = read_manifest(root).get("kind") == "real"
     mine = names[rank::world]
     videos = stream_split(root, size=size, videos=mine, with_depth=False) if mine else []
-    result = run_ttt(model, videos, settings, strategy=args.strategy, objective=args.objective,
+    result = run_ttt(model, videos, settings, args.strategy, objective=args.objective,
                      progress=not args.no_progress and rank == 0, device=device)
     out = Path(args.out_dir) if args.out_dir else run_dir(settings) / "ttt" / result.strategy
     stem = split + ("" if result.objective == "depth" else f"_{result.objective}") + \

@@ -14,7 +14,7 @@ import pandas as pd
 from dattt_nb.models import get_variant
 from dattt_nb.splits import shifted, split_label
 from dattt_nb.ttt.report import delta_bounds, split_scores
-from dattt_nb.ttt.runner import TTTResult
+from dattt_nb.ttt.records import TTTResult
 
 BACKBONE_LABELS = {"mit_b0": "MiT-b0", "mit_b1": "MiT-b1", "swin_tiny": "Swin-T", "resnet18": "ResNet-18",
                    "resnet50": "ResNet-50"}
@@ -238,11 +238,10 @@ def choose_bn_prior(model, settings, videos: list, priors=BN_PRIORS) -> tuple[in
     from dattt_nb.stats import paired_delta_ci
     from dattt_nb.ttt.cache import cached_ttt
 
-    base = cached_ttt(model, videos, settings, "val", strategy="none", objective="bn", progress=False)
+    base = cached_ttt(model, videos, settings, "val", "none", objective="bn", progress=False)
     rows = []
     for prior in priors:
-        res = cached_ttt(model, videos, settings, "val", strategy=settings.ttt_strategy, objective=f"bn:{prior}",
-                         progress=False)
+        res = cached_ttt(model, videos, settings, "val", objective=f"bn:{prior}", progress=False)
         iv = paired_delta_ci([100 * v.J for v in res.videos], [100 * v.J for v in base.videos])
         rows.append(dict(prior=int(prior), val_J=100 * float(np.mean([v.J for v in res.videos])), dJ=iv.mean,
                          dJ_lo=iv.lo, dJ_hi=iv.hi, videos=iv.n))

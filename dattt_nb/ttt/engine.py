@@ -140,12 +140,17 @@ class TTTEngine:
         self.generator = torch.Generator().manual_seed(self.seed)
 
     @classmethod
+    def for_run(cls, model: nn.Module, run) -> "TTTEngine":
+        """The engine of a :class:`~dattt_nb.ttt.spec.TTTRun`: its objective, lr, view pairs, zoom range and seed."""
+        return cls(model, objective=run.objective, lr=run.lr, n_pairs=run.n_pairs, scale=run.scale, seed=run.seed)
+
+    @classmethod
     def from_settings(cls, model: nn.Module, settings, **overrides) -> "TTTEngine":
-        """Engine with the profile's objective, lr, pairs, zoom range and seed (overrides win unless None)."""
-        kw = dict(objective=settings.ttt_objective, lr=settings.ttt_lr, n_pairs=settings.ttt_pairs,
-                  scale=tuple(settings.ttt_scale), seed=settings.seed)
-        kw.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(model, **kw)
+        """The engine of the profile's TTT run (:meth:`dattt_nb.ttt.spec.TTTRun.from_settings`, ``overrides`` win
+        unless None)."""
+        from dattt_nb.ttt.spec import TTTRun  # the spec reads the strategies, which import this module
+
+        return cls.for_run(model, TTTRun.from_settings(settings, **overrides))
 
     @property
     def device(self) -> torch.device:

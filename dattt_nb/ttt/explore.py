@@ -8,7 +8,6 @@ widget in :mod:`dattt_nb.course.widgets` only draws what they return, so the log
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,54 +16,16 @@ from typing import Callable
 import numpy as np
 import torch
 
-from dattt_nb.ttt.objectives import OBJECTIVES
-from dattt_nb.ttt.runner import TTTResult, VideoResult, run_video
-from dattt_nb.ttt.strategies import n_predictions, resolve_strategy, strategy_name
+from dattt_nb.ttt.records import VideoResult, load_video, save_video
+from dattt_nb.ttt.runner import run_video
+from dattt_nb.ttt.spec import TTTRun
+from dattt_nb.ttt.strategies import n_predictions
 
 FOLDER_SPLIT = "folder"  # the cache's split name for a user's video folder
 
 
 class Stopped(Exception):
     """Raised between TTT steps when the user asked the run to stop; nothing is cached."""
-
-
-@dataclass(frozen=True)
-class ExploreState:
-    """The explorer's knobs: a strategy of Fig. 4 (grouped when ``frame_gap`` > 1), an objective, Adam's lr,
-    epochs (passes for LTV, steps per frame for N / MWI) and view pairs per step."""
-
-    strategy: str = "loop"
-    objective: str = "depth"
-    lr: float = 1e-5
-    epochs: int = 1
-    n_pairs: int = 8
-    frame_gap: int = 1
-
-    @classmethod
-    def from_settings(cls, settings, **overrides) -> "ExploreState":
-        """The profile's TTT settings, with ``overrides`` (None keeps the profile's value)."""
-        kw = dict(strategy=settings.ttt_strategy, objective=settings.ttt_objective, lr=settings.ttt_lr,
-                  epochs=settings.ttt_epochs, n_pairs=settings.ttt_pairs, frame_gap=settings.ttt_frame_gap)
-        kw.update({k: v for k, v in overrides.items() if v is not None})
-        kw["strategy"] = strategy_name(kw["strategy"])  # any spelling (n, TTT-N, naive) → one cache entry
-        return cls(**kw)
-
-    @property
-    def label(self) -> str:
-        """The paper's name of the method, as :attr:`dattt_nb.ttt.runner.TTTResult.label` writes it."""
-        return TTTResult(self.strategy, self.objective, self.epochs, self.lr, self.frame_gap, []).label
-
-    def check(self) -> None:
-        """A clear ValueError naming the knob that is out of range."""
-        record = resolve_strategy(self.strategy)  # a clear error for an unknown name
-        if self.objective not in OBJECTIVES:
-            raise ValueError(f"objective {self.objective!r}: expected one of {sorted(OBJECTIVES)}")
-        if record.adapts:
-            if not (math.isfinite(self.lr) and self.lr > 0):
-                raise ValueError(f"lr must be a positive number, got {self.lr}")
-            for name in ("epochs", "n_pairs", "frame_gap"):
-                if getattr(self, name) < 1:
-                    raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
 
 @dataclass
@@ -82,7 +43,7 @@ class Exploration:
 
     video: object
     split: str
-    state: ExploreState
+    state: TTTRun  # the run the explorer's knobs chose (its ``after``)
     before: Run
     after: Run
 
@@ -92,51 +53,18 @@ class Exploration:
 
 # --- running and caching --------------------------------------------------------------------------
 
-def _cache_file(model, settings, split: str, video, state: ExploreState, device) -> Path:
+def _cache_file(model, settings, split: str, video, run: TTTRun, device) -> Path:
     from dattt_nb.ttt.cache import cache_dir, video_fingerprint
 
-    folder = cache_dir(model, settings, state.strategy, state.epochs, state.lr, state.n_pairs, state.objective,
-                       state.frame_gap, device)
-    return folder / "explore" / f"{split}__{video.name}_{video_fingerprint(video)}.npz"
-
-
-def _save(path: Path, run: Run) -> None:
-    from dattt_nb.utils import atomic_path
-
-    arrays = {}
-    for f in dataclasses.fields(VideoResult):
-        value = getattr(run.result, f.name)
-        if value is not None:
-            arrays[f"result/{f.name}"] = value.cpu().numpy() if torch.is_tensor(value) else np.asarray(value)
-    if run.depth is not None:
-        arrays["depth"] = run.depth.astype(np.float16)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
+    return cache_dir(model, settings, run, device) / "explore" / f"{split}__{video.name}_{video_fingerprint(video)}.npz"
 
 
 def _load(path: Path) -> Run | None:
-    if not path.is_file():
-        return None
-    with np.load(path, allow_pickle=False) as f:
-        arrays = {k: f[k] for k in f.files}
-    kw = {}
-    for fld in dataclasses.fields(VideoResult):
-        value = arrays.get(f"result/{fld.name}")
-        if value is None:
-            continue
-        if fld.name in ("masks", "final_masks"):
-            value = torch.from_numpy(value)
-        elif fld.name in ("losses", "step_depth_std"):
-            value = value.astype(float).tolist()
-        elif value.ndim == 0:
-            value = value.item()
-        kw[fld.name] = value
-    depth = arrays["depth"].astype(np.float32) if "depth" in arrays else None
-    return Run(VideoResult(**kw), depth, cached=True)
+    hit = load_video(path)
+    return None if hit is None else Run(*hit, cached=True)
 
 
-def run_one(model, video, settings, state: ExploreState, split: str, stop: Callable[[], bool] | None = None,
+def run_one(model, video, settings, state: TTTRun, split: str, stop: Callable[[], bool] | None = None,
             bar=None, refresh: bool = False, device=None) -> Run:
     """One method on one video (cached): the notebooks' :func:`run_video`, keeping each frame's predicted depth.
 
@@ -146,15 +74,15 @@ def run_one(model, video, settings, state: ExploreState, split: str, stop: Calla
     from dattt_nb.config import pick_device
     from dattt_nb.ttt.engine import TTTEngine
 
+    state = TTTRun.resolve(settings, state)  # a strategy name is completed from the profile
     state.check()
     device = torch.device(device) if device is not None else pick_device(settings)
     path = _cache_file(model, settings, split, video, state, device)
     if not refresh and (hit := _load(path)) is not None:
         if bar is not None:
-            bar.update(n_predictions(state.strategy, len(video), state.epochs))
+            bar.update(n_predictions(state.strategy, len(video), state.epochs, state.frame_gap))
         return hit
-    engine = TTTEngine.from_settings(model, settings, objective=state.objective, lr=state.lr,
-                                     n_pairs=state.n_pairs).to(device)
+    engine = TTTEngine.for_run(model, state).to(device)
     depth = torch.zeros(len(video), *video.frames.shape[-2:])
     has_depth = []
 
@@ -165,24 +93,24 @@ def run_one(model, video, settings, state: ExploreState, split: str, stop: Calla
         if stop is not None and stop():
             raise Stopped(f"stopped by the user during {state.label} on {video.name}")
 
-    result = run_video(engine, video.to(device), state.strategy, state.epochs, state.frame_gap, bar, keep)
+    result = run_video(engine, video.to(device), state, bar, keep)
     run = Run(result, depth.numpy() if has_depth else None)
-    _save(path, run)
+    save_video(path, run.result, run.depth)
     return run
 
 
-def explore(model, video, settings, state: ExploreState, split: str = FOLDER_SPLIT,
+def explore(model, video, settings, state: TTTRun, split: str = FOLDER_SPLIT,
             stop: Callable[[], bool] | None = None, bar=None, refresh: bool = False, device=None) -> Exploration:
     """No TTT and ``state``'s method on ``video`` (each cached under the notebooks' run folder) → :class:`Exploration`."""
-    before = run_one(model, video, settings, ExploreState.from_settings(settings, strategy="none", objective="depth"),
+    before = run_one(model, video, settings, TTTRun.from_settings(settings, strategy="none", objective="depth"),
                      split, stop, bar, refresh, device)
     after = run_one(model, video, settings, state, split, stop, bar, refresh, device)
     return Exploration(video, split, state, before, after)
 
 
-def total_predictions(video, state: ExploreState) -> int:
+def total_predictions(video, state: TTTRun) -> int:
     """Predictions :func:`explore` makes (for a progress bar): No TTT, then the method."""
-    return len(video) + n_predictions(state.strategy, len(video), state.epochs)
+    return len(video) + n_predictions(state.strategy, len(video), state.epochs, state.frame_gap)
 
 
 def load_folder(source, settings, model=None, max_frames: int | None = None):
@@ -237,7 +165,7 @@ def frame_view(ex: Exploration, t: int) -> dict:
     return dict(t=t, panels=panels, J_before=j0, J_after=j1)
 
 
-def summary(ex: Exploration) -> dict:
+def exploration_summary(ex: Exploration) -> dict:
     """Mean J / F before and after, steps, skipped and non-finite steps, frames predicted with the trained weights
     after a non-finite prediction (their depth is not shown), seconds, whether both came from the cache."""
     b, a = ex.before.result, ex.after.result

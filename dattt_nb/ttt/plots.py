@@ -6,7 +6,7 @@ import pandas as pd
 
 from dattt_nb.splits import CLEAN_SPLIT, split_label
 from dattt_nb.ttt.report import steps_long
-from dattt_nb.ttt.runner import TTTResult
+from dattt_nb.ttt.records import TTTResult
 from dattt_nb.ttt.strategies import ADAPTIVE, STRATEGIES, STRATEGY_LABELS, resolve_strategy
 
 

@@ -1,6 +1,6 @@
 """Tables of TTT results (notebooks' TTT sections, Table 3, Fig. 5): per split, per video, per step, per pass.
 
-Every function takes :class:`~dattt_nb.ttt.runner.TTTResult` s (usually ``{split: result}``, from
+Every function takes :class:`~dattt_nb.ttt.records.TTTResult` s (usually ``{split: result}``, from
 :func:`dattt_nb.ttt.cache.run_splits`) and returns a pandas DataFrame of scores ×100; :func:`trace_passes` replays
 one video to keep the masks of every pass.
 """
@@ -14,15 +14,16 @@ from dattt_nb.config import pick_device
 from dattt_nb.splits import CLEAN_SPLIT, shifted, split_label
 from dattt_nb.stats import Interval, paired_delta_ci
 from dattt_nb.ttt.engine import TTTEngine
-from dattt_nb.ttt.runner import TTTResult, seeded_run
+from dattt_nb.ttt.records import TTTResult
+from dattt_nb.ttt.runner import seeded_run
+from dattt_nb.ttt.spec import TTTRun
 from dattt_nb.ttt.strategies import ADAPTIVE, STRATEGY_LABELS, resolve_strategy, step_epochs
 
 
 def merge_splits(results: dict[str, TTTResult]) -> TTTResult:
     """One TTTResult holding the videos of every split (for figures over all test videos)."""
     first = next(iter(results.values()))
-    return TTTResult(first.strategy, first.objective, first.epochs, first.lr, first.frame_gap,
-                     [v for res in results.values() for v in res.videos])
+    return TTTResult(first.run, [v for res in results.values() for v in res.videos])
 
 
 def most_changed(base: dict[str, TTTResult], adapted: dict[str, TTTResult], n: int = 3,
@@ -248,17 +249,15 @@ def steps_long(result: TTTResult) -> pd.DataFrame:
 
 # --- masks over the passes -----------------------------------------------------------------------
 
-def trace_passes(model, video, settings, strategy: str | None = None, epochs: int | None = None,
-                 lr: float | None = None, n_pairs: int | None = None, objective: str | None = None,
-                 device=None, frame_gap: int | None = None) -> dict:
+def trace_passes(model, video, settings, run: TTTRun | str | None = None, device=None, **overrides) -> dict:
     """{pass: (T, H, W) bool masks} of one video, exactly as :func:`~dattt_nb.ttt.runner.run_video` makes them
-    (same reset and seeds); LTV gives one entry per pass and ``"final"``, N / MWI one entry (pass 0)."""
-    strategy = strategy or settings.ttt_strategy
-    epochs = settings.ttt_epochs if epochs is None else epochs
+    (same reset and seeds); LTV gives one entry per pass and ``"final"``, N / MWI one entry (pass 0). ``run``: a
+    :class:`~dattt_nb.ttt.spec.TTTRun` or a strategy name, with ``overrides`` as in ``run_ttt``."""
+    run = TTTRun.resolve(settings, run, **overrides)
     device = torch.device(device) if device is not None else pick_device(settings)
-    engine = TTTEngine.from_settings(model, settings, objective=objective, lr=lr, n_pairs=n_pairs).to(device)
+    engine = TTTEngine.for_run(model, run).to(device)
     out = {}
-    for p in seeded_run(engine, video, strategy, epochs, settings.ttt_frame_gap if frame_gap is None else frame_gap):
+    for p in seeded_run(engine, video, run):
         if p.pass_ not in out:
             out[p.pass_] = torch.zeros(len(video), *video.frames.shape[-2:], dtype=torch.bool)
         out[p.pass_][p.t] = (p.mask > 0.5).cpu()

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Iterator
 
 import numpy as np
@@ -20,85 +18,11 @@ from dattt_nb.data.stream import decoded
 from dattt_nb.metrics import scores_torch
 from dattt_nb.native_scores import is_real, rescore
 from dattt_nb.ttt.engine import TTTEngine
-from dattt_nb.ttt.objectives import OBJECTIVES, get_objective  # noqa: F401
-from dattt_nb.ttt.strategies import (STRATEGY_LABELS, Prediction, get_strategy, n_predictions, resolve_strategy,
-                                     strategy_name)
+from dattt_nb.ttt.records import TTTResult, VideoResult
+from dattt_nb.ttt.spec import TTTRun
+from dattt_nb.ttt.strategies import Prediction, n_predictions
 from dattt_nb.utils import progress as progress_bar
 from dattt_nb.utils import warn
-
-
-@dataclass
-class VideoResult:
-    """One video's TTT outcome; J/F are fractions, NaN on frames without ground truth."""
-
-    name: str
-    masks: torch.Tensor  # (T, H, W) bool on the CPU: the result (LTV: the last pass)
-    J_frames: np.ndarray  # (T,)
-    F_frames: np.ndarray  # (T,)
-    J: float  # mean over annotated frames
-    F: float
-    pass_J: np.ndarray  # (passes, T): per-pass J (LTV: one row per epoch; others: one row)
-    pass_F: np.ndarray
-    final_J: float = math.nan  # LTV: every frame re-predicted after the last pass
-    final_F: float = math.nan
-    final_masks: torch.Tensor | None = None
-    depth_std_frames: np.ndarray | None = None  # (T,) spatial std of the predicted depth (collapse watch)
-    losses: list[float] = field(default_factory=list)  # TTT loss of every step, in order
-    step_depth_std: list[float] = field(default_factory=list)  # spatial std of the views' depth, every step
-    steps: int = 0
-    skipped: int = 0  # steps without an update (zero loss, BN, non-finite)
-    nonfinite: int = 0  # non-finite loss/gradient: skipped and restored
-    fallback: int = 0  # frames whose adapted prediction was not finite: predicted with the trained weights
-    seconds: float = 0.0
-
-    @property
-    def fps(self) -> float:
-        """Video frames processed per second (all passes included)."""
-        return len(self.J_frames) / self.seconds if self.seconds > 0 else math.nan
-
-    def summary(self) -> dict:
-        """Scalars and per-frame lists, JSON-ready (masks left out, NaN → None)."""
-        d = {k: v for k, v in asdict(self).items() if k not in ("masks", "final_masks")}
-        return _jsonable({**d, "fps": self.fps, "frames": len(self.J_frames)})
-
-
-@dataclass
-class TTTResult:
-    """Results of one strategy × objective over a list of videos."""
-
-    strategy: str
-    objective: str
-    epochs: int
-    lr: float
-    frame_gap: int
-    videos: list[VideoResult]
-
-    @property
-    def label(self) -> str:
-        """The paper's name: ``TTT-LTV``, ``TTT-N (TENT)``, ``TTT-MWI, gap 10``, ``No TTT``."""
-        label = STRATEGY_LABELS[self.strategy]
-        if self.strategy != "none" and self.objective != "depth":
-            label += f" ({get_objective(self.objective).label})"
-        if self.frame_gap > 1 and resolve_strategy(self.strategy).groupable:
-            label += f", gap {self.frame_gap}"
-        return label
-
-    def to_dict(self) -> dict:
-        return dict(strategy=self.strategy, objective=self.objective, epochs=self.epochs, lr=self.lr,
-                    frame_gap=self.frame_gap, label=self.label, videos=[v.summary() for v in self.videos])
-
-    def table(self):
-        return results_table(self)
-
-
-def results_table(result: TTTResult):
-    """One row per video: J, F (and LTV's final re-prediction), steps, skips, time — a pandas DataFrame."""
-    import pandas as pd
-
-    rows = [dict(video=v.name, method=result.label, J=v.J, F=v.F, J_final=v.final_J, F_final=v.final_F,
-                 frames=len(v.J_frames), steps=v.steps, skipped=v.skipped, nonfinite=v.nonfinite,
-                 fallback=v.fallback, seconds=v.seconds, fps=v.fps) for v in result.videos]
-    return pd.DataFrame(rows).set_index("video")
 
 
 MAX_NONFINITE_SHARE = 0.1  # more TTT steps than this share skipped as non-finite: the run is not trusted
@@ -194,33 +118,20 @@ class _Scores:
         return len(frames)
 
 
-def _jsonable(x):
-    """Arrays → lists and NaN → None, recursively (strict JSON)."""
-    if isinstance(x, np.ndarray):
-        x = x.tolist()
-    if isinstance(x, dict):
-        return {k: _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
-
-
 def _mean(x: np.ndarray) -> float:
     return float(np.nanmean(x)) if np.isfinite(x).any() else math.nan
 
 
-def seeded_run(engine: TTTEngine, video, strategy: str, epochs: int, frame_gap: int = 1) -> Iterator[Prediction]:
-    """A strategy's predictions on one video after the episodic reset, with the global random stream (stochastic
-    depth) forked and seeded with the engine's seed: the same video always gives the same run."""
-    run = get_strategy(strategy, frame_gap)
+def seeded_run(engine: TTTEngine, video, run: TTTRun) -> Iterator[Prediction]:
+    """``run``'s strategy on one video after the episodic reset, with the global random stream (stochastic depth)
+    forked and seeded with the engine's seed: the same video always gives the same predictions."""
+    strategy = run.record.runner(run.frame_gap)
     dev = engine.device
     devices = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(engine.seed)
         engine.begin_video()
-        yield from run(engine, video, epochs)
+        yield from strategy(engine, video, run.epochs)
 
 
 def check_inputs(video) -> None:
@@ -233,9 +144,8 @@ def check_inputs(video) -> None:
                              "recompute the flow of those frames")
 
 
-def run_video(engine: TTTEngine, video, strategy: str = "loop", epochs: int = 1, frame_gap: int = 1,
-              bar=None, on_prediction=None) -> VideoResult:
-    """Episodic reset, then the strategy over one video (a decoded ``Video`` on the host, or ``VideoFrames`` decoded
+def run_video(engine: TTTEngine, video, run: TTTRun, bar=None, on_prediction=None) -> VideoResult:
+    """Episodic reset, then ``run``'s strategy (on the engine made for it, :meth:`TTTEngine.for_run`) over one video (a decoded ``Video`` on the host, or ``VideoFrames`` decoded
     here once), scored as it goes; frames move to the engine's device per step or chunk.
 
     ``on_prediction(p)`` is called with every :class:`~dattt_nb.ttt.strategies.Prediction` (between TTT steps): a
@@ -244,11 +154,9 @@ def run_video(engine: TTTEngine, video, strategy: str = "loop", epochs: int = 1,
     if video.flow is None:
         raise ValueError(f"video {video.name!r} has no flow: load it with with_flow=True (the model needs E_f's input)")
     check_inputs(video)
-    strategy = strategy_name(strategy)  # an alias (ltv) runs, and is counted, as its strategy (loop)
-    passes = epochs if resolve_strategy(strategy).loops else 1
-    scores = _Scores(video, passes, engine.device)
+    scores = _Scores(video, run.passes, engine.device)
     start = time.perf_counter()
-    for p in seeded_run(engine, video, strategy, epochs, frame_gap):
+    for p in seeded_run(engine, video, run):
         scores.add(p)
         if on_prediction is not None:
             on_prediction(p)
@@ -269,42 +177,23 @@ def run_video(engine: TTTEngine, video, strategy: str = "loop", epochs: int = 1,
         nonfinite=sum(s.nonfinite for s in steps), fallback=fallback, seconds=seconds)
 
 
-def run_ttt(model, videos, settings, strategy: str | None = None, objective: str | None = None,
-            epochs: int | None = None, lr: float | None = None, frame_gap: int | None = None,
-            n_pairs: int | None = None, progress: bool = True, device=None) -> TTTResult:
-    """Run a strategy (default ``settings.ttt_strategy``) with an objective over ``videos`` → per-video results.
+def run_ttt(model, videos, settings, run: TTTRun | str | None = None, progress: bool = True, device=None,
+            **overrides) -> TTTResult:
+    """A TTT run over ``videos`` → per-video results. ``run``: a :class:`~dattt_nb.ttt.spec.TTTRun`, or a strategy
+    name (``None``: the profile's) completed from ``settings``; ``overrides`` (``epochs=``, ``lr=``, ...) change it.
 
     ``videos``: decoded ``Video`` s or ``VideoFrames`` (each decoded when its turn comes, so the host holds one video).
     The caller's model is left untouched; every video starts from its trained state (episodic reset).
     """
-    strategy = strategy_name(strategy or settings.ttt_strategy)  # aliases too; a bad name fails here
-    epochs = settings.ttt_epochs if epochs is None else epochs
-    frame_gap = settings.ttt_frame_gap if frame_gap is None else frame_gap
+    run = TTTRun.resolve(settings, run, **overrides)  # aliases too; a bad name fails here
     device = torch.device(device) if device is not None else pick_device(settings)
-    engine = TTTEngine.from_settings(model, settings, objective=objective, lr=lr, n_pairs=n_pairs).to(device)
-    total = sum(n_predictions(strategy, len(v), epochs) for v in videos)
-    label = STRATEGY_LABELS[strategy]
+    engine = TTTEngine.for_run(model, run).to(device)
+    total = sum(n_predictions(run.strategy, len(v), run.epochs, run.frame_gap) for v in videos)
     results = []
-    with progress_bar(total=total, enabled=progress, desc=f"{label} ({engine.objective})", unit="frame") as bar:
+    with progress_bar(total=total, enabled=progress, desc=run.label, unit="frame") as bar:
         for video in videos:
-            results.append(run_video(engine, video, strategy, epochs, frame_gap, bar))
+            results.append(run_video(engine, video, run, bar))
             if is_real(getattr(video, "root", None)):  # real data: J/F at the frames' own size (§5.1), like eval
                 rescore(results[-1], video.root)
             bar.set_postfix(video=video.name, J=f"{results[-1].J:.3f}")
-    return TTTResult(strategy, engine.objective, epochs, engine.lr, frame_gap, results)
-
-
-def write_results(result: TTTResult, stem, settings=None) -> tuple[Path, Path]:
-    """``<stem>.csv`` (one row per video) and ``<stem>.json`` (per-frame J/F, per-pass J/F, losses, settings),
-    each written atomically."""
-    from dattt_nb.utils import atomic_path, atomic_write_json, git_commit, package_versions
-
-    stem = Path(stem)
-    csv, js = stem.with_suffix(".csv"), stem.with_suffix(".json")
-    with atomic_path(csv) as tmp:
-        result.table().to_csv(tmp)
-    record = result.to_dict()
-    if settings is not None:
-        record.update(settings=settings.to_dict(), commit=git_commit(), versions=package_versions())
-    atomic_write_json(js, record)
-    return csv, js
+    return TTTResult(run, results)

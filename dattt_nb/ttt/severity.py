@@ -223,7 +223,7 @@ def run_study(model, settings, clips: list[Clip], conds: list[Condition], method
                 videos_of = {cond: condition_videos(clips, cond, settings, corruption_seed)}  # one condition held
             run_settings = dataclasses.replace(settings, seed=int(seed))
             start = time.perf_counter()
-            result = cached_ttt(model, videos_of[cond], run_settings, cond.split, strategy=method.strategy,
+            result = cached_ttt(model, videos_of[cond], run_settings, cond.split, method.strategy,
                                 objective=method.objective, epochs=method.epochs, progress=False)
             for v in result.videos:
                 first, last, per_epoch = _loss_change(result, v)

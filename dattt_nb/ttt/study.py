@@ -16,8 +16,10 @@ import torch
 
 from dattt_nb.ttt import report
 from dattt_nb.ttt.cache import load_test_splits, model_fingerprint, run_splits
-from dattt_nb.ttt.runner import TTTResult, seeded_run
-from dattt_nb.ttt.strategies import STRATEGY_LABELS, schedule
+from dattt_nb.ttt.records import TTTResult
+from dattt_nb.ttt.runner import seeded_run
+from dattt_nb.ttt.spec import TTTRun
+from dattt_nb.ttt.strategies import schedule
 
 
 @dataclass
@@ -25,7 +27,7 @@ class StrategyRun:
     """A strategy's results on every test split beside No TTT, with the tables and checks the notebooks show."""
 
     settings: object = field(repr=False)
-    strategy: str
+    spec: TTTRun  # the strategy's run (No TTT is the same run with strategy "none")
     model: torch.nn.Module = field(repr=False)
     data: dict = field(repr=False)  # {split: [Video]}
     none: dict = field(repr=False)  # {split: TTTResult} without TTT
@@ -34,8 +36,12 @@ class StrategyRun:
     checks: pd.DataFrame = field(default=None, repr=False)
 
     @property
+    def strategy(self) -> str:
+        return self.spec.strategy
+
+    @property
     def label(self) -> str:
-        return STRATEGY_LABELS[self.strategy]
+        return self.spec.label
 
     @property
     def by_split(self) -> pd.DataFrame:
@@ -125,20 +131,19 @@ def measure_strategy(settings, strategy: str, refresh: bool = False, save: bool 
     from dattt_nb.results import save_table
     from dattt_nb.train import load_or_train
 
+    spec = TTTRun.from_settings(settings, strategy=strategy)
     model, _ = load_or_train(settings)
     data = load_test_splits(settings)
     fingerprint = model_fingerprint(model)
     start = time.perf_counter()
-    none = run_splits(model, data, settings, "none", refresh=refresh)
-    adapted = run_splits(model, data, settings, strategy, refresh=refresh)
-    run = StrategyRun(settings, strategy, model, data, none, adapted, time.perf_counter() - start)
+    none = run_splits(model, data, settings, spec.replace(strategy="none"), refresh=refresh)
+    adapted = run_splits(model, data, settings, spec, refresh=refresh)
+    run = StrategyRun(settings, spec, model, data, none, adapted, time.perf_counter() - start)
     run.checks = check_run(run, fingerprint)
     if save:
-        first = next(iter(adapted.values()))
-        meta = dict(strategy=strategy, label=run.label, epochs=first.epochs, lr=first.lr, pairs=settings.ttt_pairs,
-                    seed=settings.seed, units="J, F and changes x100")
-        save_table(run.by_split, f"per_split_{strategy}", settings, meta=meta)
-        save_table(run.per_video, f"per_video_{strategy}", settings, meta=meta)
+        meta = dict(**spec.to_dict(), units="J, F and changes x100")
+        save_table(run.by_split, f"per_split_{spec.strategy}", settings, meta=meta)
+        save_table(run.per_video, f"per_video_{spec.strategy}", settings, meta=meta)
     return run
 
 
@@ -151,22 +156,22 @@ def _distance(model, trained: dict, prefix: str = "image_encoder.") -> float:
     return (num / max(den, 1e-30)) ** 0.5
 
 
-def weight_drift(model, video, settings, strategies=("naive", "momentum"), epochs: int | None = None,
-                 device=None) -> pd.DataFrame:
+def weight_drift(model, video, settings, strategies=("naive", "momentum"), device=None, **overrides) -> pd.DataFrame:
     """How far E_v has moved from the trained weights when each frame is predicted (relative L2 distance), for each
     strategy on one video, replayed exactly as the runner runs it: TTT-N starts every frame from the trained
-    weights, TTT-MWI carries them forward, so its distance can grow along the video."""
+    weights, TTT-MWI carries them forward, so its distance can grow along the video. ``overrides`` (``epochs=``,
+    ...) change the profile's TTT run."""
     from dattt_nb.config import pick_device
     from dattt_nb.ttt.engine import TTTEngine
 
-    epochs = settings.ttt_epochs if epochs is None else epochs
     device = torch.device(device) if device is not None else pick_device(settings)
     rows = []
     for strategy in strategies:
-        engine = TTTEngine.from_settings(model, settings).to(device)
-        for p in seeded_run(engine, video, strategy, epochs, settings.ttt_frame_gap):
+        spec = TTTRun.from_settings(settings, strategy=strategy, **overrides)
+        engine = TTTEngine.for_run(model, spec).to(device)
+        for p in seeded_run(engine, video, spec):
             if p.pass_ != "final":
-                rows.append(dict(strategy=strategy, label=STRATEGY_LABELS[strategy], pass_=p.pass_, frame=p.t,
+                rows.append(dict(strategy=spec.strategy, label=spec.label, pass_=p.pass_, frame=p.t,
                                  drift=_distance(engine.model, engine.trained)))
     return pd.DataFrame(rows)
 
