@@ -199,6 +199,37 @@ def ttt_explorer(model, settings, data: dict, **kw) -> TTTExplorer:
     return TTTExplorer(model, settings, data, **kw)
 
 
+def strategy_explorer(settings, split: str = "fbms", **kw) -> TTTExplorer:
+    """The explorer of the strategy notebooks (04–06): the trained model and the test splits of ``settings``, run
+    once with the notebook's own settings on the first video of ``split`` (blocking, so a headless run has a
+    result), ready for a reader to change a knob and *Run* again."""
+    from dattt_nb.train import load_or_train
+    from dattt_nb.ttt.cache import load_test_splits
+
+    explorer = ttt_explorer(load_or_train(settings)[0], settings, load_test_splits(settings), split=split, **kw)
+    explorer.run(wait=True)
+    return explorer
+
+
+def explorer_snapshot(explorer: TTTExplorer, t: int | None = None) -> dict:
+    """What a static copy of a notebook shows in place of the live explorer: the six panels of frame ``t`` (the
+    middle frame by default) and the curves of the last run; returns :func:`dattt_nb.ttt.explore.summary` with the
+    frame shown, the number of logged losses and the shapes of the video's masks and of the adapted depth."""
+    from IPython.display import display
+
+    from dattt_nb.ttt.explore import curves_figure, frame_view, panels_figure, summary
+
+    if explorer.error is not None or explorer.result is None:
+        raise RuntimeError(f"the explorer has no result to show: {explorer.error or 'it has not run yet'}")
+    ex = explorer.result
+    view = frame_view(ex, len(ex) // 2 if t is None else t)
+    display(panels_figure(view), curves_figure(ex, view["t"]))
+    masks, depth = ex.video.masks, ex.after.depth
+    return dict(summary(ex), t=view["t"], losses=len(ex.after.result.losses),
+                mask_shape=None if masks is None else tuple(masks.shape),
+                depth_shape=None if depth is None else tuple(depth.shape))
+
+
 # --- dattt-nb segment results -------------------------------------------------------------------
 
 def segment_frame(result, t: int, alpha: float = 0.45) -> dict:

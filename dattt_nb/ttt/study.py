@@ -192,3 +192,110 @@ def collapse_watch(run: StrategyRun) -> tuple[float, float]:
     axes[1].set_title("predictions (eval mode), per split", fontsize=9)
     fig.tight_layout()
     return run.depth_std()
+
+
+# === The views every strategy notebook shows (notebooks 04–06) ====================================================
+# One producer per view: notebook 04 calls the pieces one section at a time, where it explains them; notebooks 05 and
+# 06 show the same views through :func:`shared_views`, which calls the same pieces. Each piece draws its figure and
+# returns the numbers it shows, so that the notebook cell asserts on real results.
+
+
+@dataclass
+class SharedViews:
+    """What :func:`shared_views` showed, for the notebook's asserts and later cells."""
+
+    by_split: pd.DataFrame  # per split J, F ×100, changes and intervals (:attr:`StrategyRun.by_split`)
+    per_epoch: pd.DataFrame  # mean loss and views' depth std per epoch index (:func:`loss_view`)
+    shown: list  # [(split, video)] whose J changed most, most first (:func:`per_frame_view`)
+    std_none: float  # mean spatial std of the predicted depth without TTT (:func:`collapse_watch`)
+    std_ttt: float  # ... and with TTT
+    frames: np.ndarray | None = None  # frames of the mask grid (:func:`mask_grid`); None when not drawn
+
+
+def split_table(run: StrategyRun) -> pd.DataFrame:
+    """The per-split table of a run (J and F ×100 without and with TTT, dJ with its 95 % bootstrap interval over the
+    split's videos), after checking that the per-video table has one row per test video."""
+    n_videos = sum(len(v) for v in run.data.values())
+    if len(run.per_video) != n_videos:
+        raise ValueError(f"per-video table of {run.label}: {len(run.per_video)} rows for {n_videos} test videos")
+    return run.by_split
+
+
+def loss_view(run: StrategyRun) -> pd.DataFrame:
+    """The loss of eq. 4 over the steps (mean ± std per epoch index over all test videos, figure) and its table: mean
+    loss and mean depth std of the views per epoch index (steps on a frame for N / MWI, passes for LTV)."""
+    from dattt_nb.ttt import plots
+
+    plots.plot_loss_curve(run.adapted_all)
+    return run.steps.groupby("epoch")[["loss", "depth_std"]].mean()
+
+
+def per_frame_view(run: StrategyRun, n: int = 3) -> list[tuple[str, str]]:
+    """J of every frame without and with TTT for the ``n`` videos whose J changed most (either way); returns their
+    (split, video) names, most changed first."""
+    from dattt_nb.ttt import plots
+
+    shown = report.most_changed(run.none, run.adapted, n=n)
+    plots.plot_per_frame_j(run.base_all, run.adapted_all, names=[name for _, name in shown], n=n)
+    return shown
+
+
+def collapse_sentence(std_none: float, std_ttt: float) -> str:
+    """The collapse watch's printed line: mean spatial std of the predicted depth without and with TTT."""
+    change = f" ({100 * (std_ttt / std_none - 1):+.1f} %)" if std_none > 0 else ""
+    return f"spatial std of the predicted depth: {std_none:.4f} without TTT → {std_ttt:.4f} with TTT{change}"
+
+
+def mask_grid(run: StrategyRun, split: str, name: str, columns: dict | None = None, n_frames: int = 4) -> np.ndarray:
+    """Fig. 1 / Fig. 6 style masks of one test video on ``n_frames`` evenly spaced frames: frame, ground truth, then
+    No TTT and the strategy's masks (or the named ``columns`` of (T, H, W) masks), each titled with its J; returns
+    the frames shown."""
+    from dattt_nb import viz
+
+    video, base, result = run.video(split, name)
+    columns = columns if columns is not None else {"No TTT": base.masks, run.label: result.masks}
+    frames = np.linspace(0, len(video) - 1, min(n_frames, len(video))).round().astype(int)
+    viz.plot_mask_grid(video, columns, frames=frames)
+    return frames
+
+
+def _flush(*items) -> None:
+    """Display every open figure (closing it), then ``items`` (tables, Markdown), in that order: keeps a cell's
+    outputs in the order the views were made (the inline backend would draw all figures at the cell's end)."""
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    for num in plt.get_fignums():
+        display(plt.figure(num))
+        plt.close(num)
+    for item in items:
+        display(item)
+
+
+def shared_views(run: StrategyRun, n_show: int = 3, masks: bool = True) -> SharedViews:
+    """The views notebook 04 introduces, for any strategy run, in one cell: the per-split table, the loss over the
+    steps with its per-epoch table, the per-frame J of the ``n_show`` most changed videos, the collapse watch with
+    its printed line and (``masks``) the masks of the most changed video without and with TTT."""
+    from IPython.display import Markdown
+
+    label = run.label
+    by_split = split_table(run)
+    _flush(Markdown(f"**Per split: {label} against No TTT** (J, F ×100; `dJ_lo` … `dJ_hi`: the 95 % interval of "
+                    "`dJ` over the split's videos)"), by_split.round(2))
+    _flush(Markdown(f"**The loss of eq. 4 over the steps** ({label}), and its mean per epoch index:"))
+    per_epoch = loss_view(run)
+    _flush(per_epoch.round(4))
+    _flush(Markdown(f"**Per frame:** J of every frame of the videos whose J changed most with {label}:"))
+    shown = per_frame_view(run, n=n_show)
+    _flush(Markdown("**Collapse watch:** the views' depth std (train mode), the predictions' (eval mode), and per "
+                    "video the change of the predictions' std against ΔJ:"))
+    std_none, std_ttt = collapse_watch(run)
+    _flush()
+    print(collapse_sentence(std_none, std_ttt))
+    frames = None
+    if masks and shown:
+        _flush(Markdown(f"**Masks** of `{shown[0][0]}/{shown[0][1]}` (the most changed video) without and with "
+                        f"{label}:"))
+        frames = mask_grid(run, *shown[0])
+        _flush()
+    return SharedViews(by_split, per_epoch, shown, std_none, std_ttt, frames)
