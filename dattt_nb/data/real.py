@@ -413,7 +413,8 @@ def convert_flat_release(src, dst, split: str | None = None, link: bool = True, 
     derived = {}
     if "flow" in present:
         derived["flow"] = {v: "precomputed" for v in counts}
-    return _write_real_manifest(dst, label, src, counts, release_folders=present, **({"derived": derived} if derived else {}))
+    return _write_real_manifest(dst, label, src, counts, release_folders=present,
+                                **({"derived": derived} if derived else {}))
 
 
 CONVERTERS: dict[str, Callable[..., Path]] = {
