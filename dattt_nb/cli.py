@@ -241,13 +241,13 @@ def _cmd_download(args) -> int:
 
 # --- train / ttt: the modules' own command lines ------------------------------------------------------------------
 
-DELEGATES = {"train": ("dattt_nb.train", "stage-1 training (also under torchrun)"),
-             "ttt": ("dattt_nb.ttt", "test-time training over a dataset (also under torchrun)")}
+DELEGATES = {"train": ("dattt_nb.train", "train_main", "stage-1 training (also under torchrun)"),
+             "ttt": ("dattt_nb.ttt", "ttt_main", "test-time training over a dataset (also under torchrun)")}
 
 
 def _add_delegates(subparsers) -> None:
     """Listed for --help; `main` hands their arguments to the module's own parser untouched."""
-    for name, (_, text) in DELEGATES.items():
+    for name, (_, _, text) in DELEGATES.items():
         subparsers.add_parser(name, help=f"{text}; see `dattt-nb {name} --help`", add_help=False)
 
 
@@ -256,8 +256,9 @@ def _delegate(name: str, argv: list[str]) -> int:
 
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
+    package, entry, _ = DELEGATES[name]
     try:
-        return _guarded(lambda: importlib.import_module(f"{DELEGATES[name][0]}.__main__").main(argv), debug)
+        return _guarded(lambda: getattr(importlib.import_module(f"{package}.__main__"), entry)(argv), debug)
     except SystemExit as exit_:  # the module's --help or a usage error
         return int(exit_.code or 0)
 

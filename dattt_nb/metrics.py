@@ -179,7 +179,7 @@ def _crop_box(gt: np.ndarray, pred: np.ndarray) -> tuple[slice, slice] | None:
     return slice(max(top - 1, 0), min(bottom + 1, height)), slice(max(left - 1, 0), min(right + 1, width))
 
 
-def _frame_scores(gt: np.ndarray, pred: np.ndarray, radius: int) -> tuple[float, float]:
+def _one_frame_scores(gt: np.ndarray, pred: np.ndarray, radius: int) -> tuple[float, float]:
     """J and boundary F of one (H, W) frame, computed inside :func:`_crop_box` only (same numbers as full frames)."""
     box = _crop_box(gt, pred)
     if box is None:
@@ -215,7 +215,7 @@ def frame_scores(gt: np.ndarray, pred: np.ndarray, bound_th: float = DEFAULT_BOU
     threads = metric_threads(len(gt)) if threads is None else max(1, min(threads, len(gt)))
 
     def run(frames: range) -> list[tuple[float, float]]:
-        return [_frame_scores(gt[t], pred[t], radius) for t in frames]
+        return [_one_frame_scores(gt[t], pred[t], radius) for t in frames]
 
     chunks = [range(i, len(gt), threads) for i in range(threads)]
     if threads == 1:
@@ -229,7 +229,7 @@ def frame_scores(gt: np.ndarray, pred: np.ndarray, bound_th: float = DEFAULT_BOU
     return scores[:, 0], scores[:, 1]
 
 
-def _per_frame(gt: np.ndarray, pred: np.ndarray, bound_th: float, which: int):
+def _one_measure_per_frame(gt: np.ndarray, pred: np.ndarray, bound_th: float, which: int):
     gt, pred = _check_masks(gt, pred)
     stack = gt.ndim == 3
     values = frame_scores(gt if stack else gt[None], pred if stack else pred[None], bound_th)[which]
@@ -242,7 +242,7 @@ def boundary_f(gt: np.ndarray, pred: np.ndarray, bound_th: float = DEFAULT_BOUND
     ``bound_th`` < 1 is a fraction of the image diagonal (0.008 in DAVIS), ≥ 1 a radius in pixels.
     (H, W) → float, (T, H, W) → (T,) array.
     """
-    return _per_frame(gt, pred, bound_th, 1)
+    return _one_measure_per_frame(gt, pred, bound_th, 1)
 
 
 def db_statistics(per_frame) -> dict[str, float]:
@@ -426,13 +426,11 @@ def _read_mask_png(path: str | Path) -> np.ndarray:
     return read_mask(path)
 
 
-def _video_dirs(root: Path) -> dict[str, Path]:
+def _png_video_dirs(root: Path) -> dict[str, Path]:
     """``{video: folder}`` for sub-folders of ``root`` that hold PNG files, in natural order."""
-    from .data.layout import natural_key
+    from .data.layout import video_folders
 
-    dirs = sorted((d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")),
-                  key=lambda d: natural_key(d.name))
-    return {d.name: d for d in dirs if any(d.glob("*.png"))}
+    return {d.name: d for d in video_folders(root) if any(d.glob("*.png"))}
 
 
 def _annotation_root(gt_root: Path) -> Path:
@@ -488,7 +486,7 @@ def evaluate_folder(gt_root: str | Path, pred_root: str | Path, bound_th: float 
     if not pred_root.is_dir():
         raise FileNotFoundError(f"prediction folder not found: {pred_root}")
     ann = _annotation_root(gt_root)
-    gt_videos, pred_videos = _video_dirs(ann), _video_dirs(pred_root)
+    gt_videos, pred_videos = _png_video_dirs(ann), _png_video_dirs(pred_root)
     if not pred_videos:
         raise FileNotFoundError(f"no <video>/<frame>.png masks under {pred_root}")
     unknown = sorted(set(pred_videos) - set(gt_videos))

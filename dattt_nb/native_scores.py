@@ -33,7 +33,7 @@ def native_scores(root, name: str, masks) -> dict | None:
     if gt is None:
         return None
     scores = evaluate_video(gt, upsample_masks(masks, gt.shape[1:]), annotated=None if annotated.all() else annotated)
-    j, f = _per_frame(scores, annotated)
+    j, f = _every_frame_j_f(scores, annotated)
     return dict(J=float(scores["J"]), F=float(scores["F"]), J_frames=j, F_frames=f, frames=int(annotated.sum()))
 
 
@@ -49,7 +49,7 @@ def rescore(res, root) -> None:
         res.final_J, res.final_F = final["J"], final["F"]
 
 
-def _per_frame(scores: dict, annotated: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _every_frame_j_f(scores: dict, annotated: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame J and F over every frame (NaN where there is no ground truth)."""
     j, f = np.full(len(annotated), math.nan), np.full(len(annotated), math.nan)
     j[annotated], f[annotated] = np.asarray(scores["J_frames"]), np.asarray(scores["F_frames"])

@@ -131,7 +131,7 @@ def hold_span(ax, values, span: float, axis: str = "y") -> tuple[float, float]:
     return low, high
 
 
-def noise_band(ax, half_width: float, label: str | None = None, axis: str = "y"):
+def shade_noise_band(ax, half_width: float, label: str | None = None, axis: str = "y"):
     """Shade ``±half_width`` around zero: changes inside it are within the noise (e.g. of a split of a few videos)."""
     span = ax.axhspan if axis == "y" else ax.axvspan
     return span(-half_width, half_width, color="0.85", alpha=0.6, zorder=0, lw=0,

@@ -25,43 +25,44 @@ def _naive_without_reset(engine, video, epochs, frames=None):  # TTT-N that forg
 
 
 def _loop_without_final(engine, video, epochs, frames=None):
-    for p in sol.loop(engine, video, epochs):
+    for p in sol.loop_solution(engine, video, epochs):
         if p.pass_ != "final":
             yield p
 
 
 def _momentum_one_pass(engine, video, epochs, frames=None):  # TTT-MWI with one step per frame
-    yield from sol.momentum(engine, video, 1)
+    yield from sol.momentum_solution(engine, video, 1)
 
 
 CASES = [  # check, reference solution, typical wrong answer, words the feedback must contain
-    (ex.check_endpoint_error, sol.endpoint_error, lambda p, t: float(((p - t) ** 2).sum(-1).mean()), "squared"),
-    (ex.check_normalize_depth, sol.normalize_depth,
+    (ex.check_endpoint_error, sol.endpoint_error_solution, lambda p, t: float(((p - t) ** 2).sum(-1).mean()),
+     "squared"),
+    (ex.check_normalize_depth, sol.normalize_depth_solution,
      lambda d: np.nan_to_num((d - np.nanmin(d[np.isfinite(d)])) / np.ptp(d[np.isfinite(d)])), "invalid"),
-    (ex.check_silog, sol.silog, lambda p, t: torch.sqrt(((torch.log(p + 1e-3) - torch.log(t + 1e-3)) ** 2).mean()),
-     "SILog"),
-    (ex.check_joint_loss, sol.joint_loss,
-     lambda m, d, mask, depth, lam: sol.joint_loss(m, d, mask, depth, 1.0), "λ is not applied"),
-    (ex.check_modulation, sol.modulate,
+    (ex.check_silog, sol.silog_solution,
+     lambda p, t: torch.sqrt(((torch.log(p + 1e-3) - torch.log(t + 1e-3)) ** 2).mean()), "SILog"),
+    (ex.check_joint_loss, sol.joint_loss_solution,
+     lambda m, d, mask, depth, lam: sol.joint_loss_solution(m, d, mask, depth, 1.0), "λ is not applied"),
+    (ex.check_modulation, sol.modulate_solution,
      lambda layer, d, m: layer.alpha(layer.shared(torch.cat([d, m], 1))) * m, "β is missing"),
-    (ex.check_identity_init, sol.init_identity,
+    (ex.check_identity_init, sol.init_identity_solution,
      lambda layer: [torch.nn.init.zeros_(p) for p in layer.parameters()], "not the identity"),
-    (ex.check_naive, sol.naive, _naive_without_reset, "TTT-MWI"),
-    (ex.check_consistency, sol.consistency, lambda d1, d2: sol.silog(d2, d1.detach()), "view 1"),
-    (ex.check_momentum, sol.momentum, _momentum_one_pass, "adaptation steps"),
-    (ex.check_photometric_shift, sol.low_light, lambda f: torch.flip(f, dims=(-1,)), "edges moved"),
-    (ex.check_loop, sol.loop, _loop_without_final, "predictions"),
-    (ex.check_binary_entropy, sol.binary_entropy,
+    (ex.check_naive, sol.naive_solution, _naive_without_reset, "TTT-MWI"),
+    (ex.check_consistency, sol.consistency_solution, lambda d1, d2: sol.silog_solution(d2, d1.detach()), "view 1"),
+    (ex.check_momentum, sol.momentum_solution, _momentum_one_pass, "adaptation steps"),
+    (ex.check_photometric_shift, sol.low_light_solution, lambda f: torch.flip(f, dims=(-1,)), "edges moved"),
+    (ex.check_loop, sol.loop_solution, _loop_without_final, "predictions"),
+    (ex.check_binary_entropy, sol.binary_entropy_solution,
      lambda z: -(torch.sigmoid(z) * torch.log(torch.sigmoid(z))).mean(), "foreground term"),
-    (ex.check_rotate_batch, sol.rotate_batch,
+    (ex.check_rotate_batch, sol.rotate_batch_solution,
      lambda x: (torch.stack([torch.rot90(i, -(k % 4), dims=(-2, -1)) for k, i in enumerate(x)]),
                 torch.arange(len(x)) % 4), "wrong way"),
-    (ex.check_jaccard, sol.jaccard, lambda g, p: 2 * (g & p).sum() / max(1, g.sum() + p.sum()), "Dice"),
-    (ex.check_recall_decay, sol.recall_decay,
-     lambda v: {**sol.recall_decay(v), "recall": float((np.asarray(v) >= 0.5).mean())}, "strictly above"),
-    (ex.check_natural_sort, sol.natural_sort, sorted, "plain string order"),
-    (ex.check_temporal_iou, sol.temporal_iou,
-     lambda m: float(np.mean([sol.jaccard(m[0], b) for b in m[1:]])), "previous one"),
+    (ex.check_jaccard, sol.jaccard_solution, lambda g, p: 2 * (g & p).sum() / max(1, g.sum() + p.sum()), "Dice"),
+    (ex.check_recall_decay, sol.recall_decay_solution,
+     lambda v: {**sol.recall_decay_solution(v), "recall": float((np.asarray(v) >= 0.5).mean())}, "strictly above"),
+    (ex.check_natural_sort, sol.natural_sort_solution, sorted, "plain string order"),
+    (ex.check_temporal_iou, sol.temporal_iou_solution,
+     lambda m: float(np.mean([sol.jaccard_solution(m[0], b) for b in m[1:]])), "previous one"),
 ]
 
 
@@ -97,7 +98,7 @@ def test_strategies_on_shift_table():
     from dattt_nb.course.exercises import _ttt_setup
 
     model, video = _ttt_setup()
-    table = ex.strategies_on_shift(model, video, sol.low_light, resolve("ci", device="cpu"), epochs=1)
+    table = ex.strategies_on_shift(model, video, sol.low_light_solution, resolve("ci", device="cpu"), epochs=1)
     assert list(table.index) == ["none", "naive", "momentum"]
     assert table[["J original", "J shifted"]].apply(lambda c: c.between(0, 100)).all().all()
     assert np.allclose(table["shift costs"], table["J shifted"] - table["J original"], atol=0.02)
@@ -151,7 +152,7 @@ def test_forbidden_references_are_restored_after_a_check():
     ex.check_silog(lambda p, t: silog_loss(p, t))
     d = torch.rand(1, 1, 4, 4) + 0.1
     assert float(silog_loss(d, d)) == 0.0  # the library works again after the check
-    assert ex.check_silog(sol.silog).correct
+    assert ex.check_silog(sol.silog_solution).correct
 
 
 def test_natural_sort_is_not_a_sort_on_length_then_name():

@@ -54,7 +54,7 @@ def fake_runs(monkeypatch):
         calls.append((args, kw))
         return fake_run(settings, *args, **kw)
 
-    monkeypatch.setattr(tables, "run", run)
+    monkeypatch.setattr(tables, "strategy_runs", run)
     monkeypatch.setattr(tables, "trained_model", lambda s, v="alpha+beta": None if v in ("rot", "mae") else v)
     return calls
 
@@ -72,7 +72,7 @@ def test_missing_tables_are_computed_saved_and_then_read_back(cfg, fake_runs, mo
     assert t3.loc["loop_delta", "davis_J"] == pytest.approx(SCORE["loop"] - SCORE["none"])
     assert tables.check_table3(t3) is None
 
-    monkeypatch.setattr(tables, "run", no_runs)
+    monkeypatch.setattr(tables, "strategy_runs", no_runs)
     again = tables.table3(cfg)
     assert again.attrs["source"].startswith("saved") and again.attrs["file"] == "results/table3_strategies.csv"
     assert again.attrs["meta"]["epochs"] == cfg.ttt_epochs
@@ -82,7 +82,7 @@ def test_missing_tables_are_computed_saved_and_then_read_back(cfg, fake_runs, mo
 def test_collect_reads_every_saved_table_without_running(cfg, fake_runs, monkeypatch):
     first = tables.collect(cfg)
     assert set(first) == {"table1", "table3", "table4", "fig5", "per_video", "mean_recall_decay"}
-    monkeypatch.setattr(tables, "run", no_runs)
+    monkeypatch.setattr(tables, "strategy_runs", no_runs)
     monkeypatch.setattr(tables, "mean_recall_decay", lambda s: first["mean_recall_decay"])
     again = tables.collect(cfg)
     for name in ("table1", "table3", "table4", "fig5", "per_video"):
@@ -150,10 +150,10 @@ def test_notebook_07s_tables_are_read_in_its_layout(cfg, fake_runs, monkeypatch)
     save_table(t1_07, "table1_architecture", cfg)
     ms = baselines.methods("resnet18", cfg.backbone)
     none_runs = {m.model: none[m.variant] for m in ms}
-    t4_07 = baselines.table4(none_runs, {m: fake_run(cfg, "loop", m.objective, m.variant) for m in ms},
-                             backbone=cfg.backbone)
+    t4_07 = baselines.table4_from_results(none_runs, {m: fake_run(cfg, "loop", m.objective, m.variant) for m in ms},
+                                          backbone=cfg.backbone)
     save_table(t4_07, "table4_methods", cfg)
-    monkeypatch.setattr(tables, "run", no_runs)
+    monkeypatch.setattr(tables, "strategy_runs", no_runs)
 
     t1 = tables.table1(cfg)
     assert t1.attrs["source"].startswith("saved") and list(t1.index) == list(paper.TABLE1_ROWS)

@@ -17,8 +17,9 @@ FIXTURES = Path(__file__).parent / "fixtures" / "tables"
 
 # where each function lives now
 NEW = {
-    **{k: "dattt_nb.ttt.report" for k in ("split_scores", "compare_splits", "per_video", "table3", "table3_deltas",
-                                          "fig5_rows", "fig5_table", "steps_long", "most_changed")},
+    **{k: "dattt_nb.ttt.report" for k in ("split_scores", "compare_splits", "per_video_from_results",
+                                          "table3_from_results", "table3_deltas", "fig5_rows", "fig5_table",
+                                          "steps_long", "most_changed")},
     "split_statistics": "dattt_nb.reporting.tables", "table3_beside_paper": "dattt_nb.reporting.paper",
     "flat": "dattt_nb.reporting.paper", "paper_scores": "dattt_nb.reporting.paper", "split_label": "dattt_nb.splits",
 }
@@ -63,13 +64,13 @@ def compute(api: dict) -> dict[str, pd.DataFrame]:
     from dattt_nb.config import resolve
 
     res = fake_results()
-    table3 = api["table3"](res)
+    table3 = api["table3_from_results"](res)
     rows = [r for s, by in res.items() for r in api["fig5_rows"](s, by)]
     tables = {
         "split_scores": api["split_scores"](res["loop"]),
         "split_scores_final": api["split_scores"](res["loop"], final=True),
         "compare_splits": api["compare_splits"](res["none"], res["momentum"]),
-        "per_video": api["per_video"](res["none"], res["loop"]),
+        "per_video": api["per_video_from_results"](res["none"], res["loop"]),
         "table3": table3,
         "table3_deltas": api["table3_deltas"](table3),
         "table3_deltas_F": api["table3_deltas"](table3, "F"),

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from dattt_nb.ttt.baselines import (METHODS, Method, merge_table1, methods, model_key, plot_delta_j, table1_ttt,
-                                    table4, table4_layout, videos_per_split)
+                                    table4_from_results, table4_layout, videos_per_split)
 from dattt_nb.ttt.records import TTTResult, VideoResult
 from dattt_nb.ttt.spec import TTTRun
 
@@ -35,7 +35,7 @@ def test_table4_rows_values_and_deltas():
     no_ttt = {"none": _splits(0.5), "rot": _splits(0.6), "mae": _splits(0.4), "alpha+beta": _splits(0.7),
               "none@resnet18": _splits(0.3)}
     ttt = {m: _splits(0.52 if m.variant == "none" else 0.75) for m in methods("resnet18", "mit_b0")}
-    t = table4(no_ttt, ttt, backbone="mit_b0")
+    t = table4_from_results(no_ttt, ttt, backbone="mit_b0")
     assert list(t.index) == ["Baseline", "TENT", "BN", "TTT-Rot (no TTT)", "TTT-Rot", "TTT-MAE (no TTT)", "TTT-MAE",
                              "DATTT (no TTT)", "DATTT", "Baseline · ResNet-18", "TENT · ResNet-18", "BN · ResNet-18"]
     assert t.loc["Baseline", "davis_J"] == pytest.approx(50.0) and t.loc["Baseline", "value_kind"] == "absolute"
@@ -59,8 +59,8 @@ def test_table1_ttt_and_merge():
     assert merged.loc["head", "note"] == "from 03" and merged.loc["head", "fbms_dJ"] == pytest.approx(1.0)
     assert merge_table1(None, t1) is t1
     with pytest.raises(ValueError, match="share a name"):
-        table4({"none": _splits(0.5)}, {Method("TENT", "none", "tent"): _splits(0.5),
-                                        Method("TENT", "none", "bn"): _splits(0.5)})
+        table4_from_results({"none": _splits(0.5)}, {Method("TENT", "none", "tent"): _splits(0.5),
+                                                     Method("TENT", "none", "bn"): _splits(0.5)})
 
 
 def test_videos_per_split_profile_default_and_override():

@@ -97,13 +97,13 @@ def test_tables_table3_and_fig5(trained, runs):
     assert list(cmp.index) == ["davis", "mcl", "mean", "mean_shifted"]
     assert cmp.loc["mcl", "dJ"] == pytest.approx(cmp.loc["mcl", "J"] - cmp.loc["mcl", "J_none"])
     assert cmp.loc["mean", "videos"] == 3 and cmp.loc["mean_shifted", "videos"] == 2
-    t3 = report.table3(results)
+    t3 = report.table3_from_results(results)
     assert list(t3.index) == ["none", "naive", "momentum", "loop", "naive_delta", "momentum_delta", "loop_delta"]
     assert t3.loc["loop_delta", "mcl_J"] == pytest.approx(t3.loc["loop", "mcl_J"] - t3.loc["none", "mcl_J"])
     assert t3.loc["none", "shifted_J"] == pytest.approx(t3.loc["none", "mcl_J"])
     deltas = report.table3_deltas(t3)
     assert list(deltas.index) == ["No TTT", "TTT-N", "TTT-MWI", "TTT-LTV"] and "DAVIS-16" in deltas.columns
-    videos = report.per_video(results["none"], results["naive"])
+    videos = report.per_video_from_results(results["none"], results["naive"])
     assert len(videos) == 3 and videos["steps"].tolist() == [6, 6, 4]
     rows = report.fig5_rows("loop", results["loop"]) + report.fig5_rows("naive", results["naive"])
     fig5 = report.fig5_table(rows, report.fig5_rows("none", results["none"]))

@@ -150,7 +150,7 @@ def test_a_video_without_flow_is_refused(trained):
 def test_command_line_writes_results_and_masks(tmp_path, monkeypatch):
     """``python -m dattt_nb.ttt`` on a DAVIS-layout folder (the trained model is stubbed to stay fast)."""
     from dattt_nb.data.layout import write_video
-    from dattt_nb.ttt.__main__ import main
+    from dattt_nb.ttt.__main__ import ttt_main
 
     rng = np.random.default_rng(0)
     root = tmp_path / "data"
@@ -163,8 +163,8 @@ def test_command_line_writes_results_and_masks(tmp_path, monkeypatch):
 
     monkeypatch.setattr(command, "load_model_for", lambda settings, args, rank: (ci_model(), "stub.pt", {}))
     out = tmp_path / "out"
-    code = main(["--profile", "ci", "--strategy", "naive", "--root", str(root), "--split", "mine", "--out-dir",
-                 str(out), "--save-masks", "--no-progress", "-p", "device", "cpu"])
+    code = ttt_main(["--profile", "ci", "--strategy", "naive", "--root", str(root), "--split", "mine", "--out-dir",
+                     str(out), "--save-masks", "--no-progress", "-p", "device", "cpu"])
     assert code == 0
     record = json.loads((out / "mine.json").read_text())
     assert [v["name"] for v in record["videos"]] == ["v1", "v2"] and record["label"] == "TTT-N"

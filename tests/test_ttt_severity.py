@@ -58,7 +58,7 @@ def _rows():
 
 
 def test_delta_is_paired_per_video_and_seed_averaged():
-    pv = rep.per_video(_rows())
+    pv = rep.per_video_by_condition(_rows())
     ltv = pv[pv.method == "TTT-LTV"]
     assert np.allclose(ltv.dJ, 2.0) and (ltv.seeds == 3).all()
     table = rep.delta_table(pv)
@@ -82,7 +82,7 @@ def test_stopping_rule_reads_only_the_loss():
 
 
 def test_conclusions_state_the_measured_verdicts():
-    pv = rep.per_video(_rows())
+    pv = rep.per_video_by_condition(_rows())
     table = rep.delta_table(pv)
     closing = {fam: rep.over_kinds(pv, fam) for fam in ("photometric", "content")}
     lines = rep.conclusions(table, closing)

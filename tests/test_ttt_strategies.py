@@ -118,11 +118,11 @@ def test_every_command_accepts_every_spelling_of_a_strategy():
     """Resolved once at the edge: ttt --strategy, segment --ttt, -p ttt_strategy and the explorer take every alias."""
     from dattt_nb.cli import build_parser
     from dattt_nb.config import resolve
-    from dattt_nb.ttt.__main__ import add_arguments
+    from dattt_nb.ttt.__main__ import add_ttt_arguments
     from dattt_nb.ttt.spec import TTTRun
     import argparse
 
-    ttt_parser = add_arguments(argparse.ArgumentParser())
+    ttt_parser = add_ttt_arguments(argparse.ArgumentParser())
     segment = build_parser()
     for text in ALL_SPELLINGS:
         name = strategy_name(text)

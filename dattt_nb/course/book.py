@@ -200,7 +200,7 @@ def build_book(profile: str, out: str | Path | None = None, strict: bool = False
     return index
 
 
-def main(argv=None) -> int:
+def book_main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m dattt_nb.course.book", description=__doc__.split("\n\n")[0])
     p.add_argument("--profile", default=os.environ.get("DATTT_PROFILE", "tiny"), help="run to publish (default tiny)")
     p.add_argument("--out", help="output folder (default runs/<profile>/book)")
@@ -230,4 +230,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(book_main())

@@ -223,7 +223,7 @@ def import_bundle(source: str, sha256: str | None = None, profile: str | None = 
         files = verify_files(staging / FILES, manifest, source)
         run_dir = root / manifest["profile"]
         with output_lock(run_dir, "run folder"):
-            placed, same = _place(staging / FILES, run_dir, files, source, overwrite, staging / "replaced")
+            placed, same = _place_verified(staging / FILES, run_dir, files, source, overwrite, staging / "replaced")
             atomic_write_json(run_dir / IMPORT_RECORD, {**manifest, "source": str(source), "sha256": digest,
                                                        "imported": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                                  time.gmtime())})
@@ -268,7 +268,7 @@ def _meets_other_kind(run_dir: Path, rel: str) -> Path | None:
     return None
 
 
-def _place(staged: Path, run_dir: Path, files: list[str], source: str, overwrite: bool,
+def _place_verified(staged: Path, run_dir: Path, files: list[str], source: str, overwrite: bool,
            backup: Path) -> tuple[int, int]:
     """Move verified files into ``run_dir``, all or nothing; (placed, already identical).
 

@@ -98,10 +98,15 @@ def check_root(root: str | Path) -> Path:
     return root
 
 
+def video_folders(folder: str | Path) -> list[Path]:
+    """The sub-folders of ``folder`` (one per video), hidden ones skipped, in natural order of their names."""
+    return sorted((d for d in Path(folder).iterdir() if d.is_dir() and not d.name.startswith(".")),
+                  key=lambda d: natural_key(d.name))
+
+
 def list_videos(root: str | Path) -> list[str]:
     """Names of the videos of a dataset root (folders of ``JPEGImages``), in natural order."""
-    frames = kind_dir(check_root(root), FRAMES)
-    return sorted((d.name for d in frames.iterdir() if d.is_dir() and not d.name.startswith(".")), key=natural_key)
+    return [d.name for d in video_folders(kind_dir(check_root(root), FRAMES))]
 
 
 def image_files(folder: Path, exts: Sequence[str] = IMAGE_EXTS) -> list[Path]:
@@ -233,7 +238,7 @@ def read_frames(root: str | Path, name: str, allow_gaps: bool = False) -> tuple[
     return np.stack(frames), [p.stem for p in files]
 
 
-def _per_frame(folder: Path, names: list[str], exts: Sequence[str], what: str, sparse: bool) -> dict[str, Path]:
+def _files_per_frame(folder: Path, names: list[str], exts: Sequence[str], what: str, sparse: bool) -> dict[str, Path]:
     """Map frame name → file in ``folder``; error on files without a frame or (unless sparse) missing ones."""
     files = {p.stem: p for p in image_files(folder, exts)}
     extra = sorted(set(files) - set(names), key=natural_key)
@@ -260,7 +265,7 @@ def read_masks(root, name, frame_names, hw, sparse=False) -> tuple[np.ndarray | 
     folder = kind_dir(root, MASKS) / name
     if not image_files(folder):
         return None, None
-    files = _per_frame(folder, frame_names, IMAGE_EXTS, "mask", sparse)
+    files = _files_per_frame(folder, frame_names, IMAGE_EXTS, "mask", sparse)
     masks = np.zeros((len(frame_names), *hw), dtype=bool)
     annotated = np.zeros(len(frame_names), dtype=bool)
     for t, n in enumerate(frame_names):
@@ -276,7 +281,7 @@ def read_flow_rgb(root, name, frame_names, hw) -> np.ndarray:
     if not image_files(folder):
         raise FileNotFoundError(f"no flow for video {name!r}: {folder} is missing or empty; compute it with "
                                 f"dattt_nb.data.prepare.compute_flow({str(root)!r}, 'dis') or pass with_flow=False")
-    files = _per_frame(folder, frame_names, IMAGE_EXTS, "flow", sparse=False)
+    files = _files_per_frame(folder, frame_names, IMAGE_EXTS, "flow", sparse=False)
     return np.stack([_check_size(files[n], read_rgb(files[n]), hw, "flow") for n in frame_names])
 
 
@@ -286,7 +291,7 @@ def read_depths(root, name, frame_names, hw, kind: str = DEPTH) -> np.ndarray:
     if not image_files(folder):
         raise FileNotFoundError(f"no depth for video {name!r}: {folder} is missing or empty; compute it with "
                                 f"dattt_nb.data.prepare.compute_depth({str(root)!r}, source) or pass with_depth=False")
-    files = _per_frame(folder, frame_names, IMAGE_EXTS, "depth", sparse=False)
+    files = _files_per_frame(folder, frame_names, IMAGE_EXTS, "depth", sparse=False)
     return np.stack([_check_size(files[n], read_depth(files[n]), hw, "depth") for n in frame_names])
 
 

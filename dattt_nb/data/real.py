@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from dattt_nb.data.layout import (DEPTH, FLOW, FRAMES, JPEG_QUALITY, MASKS, image_files, kind_dir, natural_key,
-                                  read_manifest, read_mask, read_rgb, write_manifest, write_mask)
+                                  read_manifest, read_mask, read_rgb, video_folders, write_manifest, write_mask)
 from dattt_nb.utils import atomic_path, sha256_file
 
 # --- registry -----------------------------------------------------------------------------------
@@ -125,7 +125,7 @@ def _maybe_extract(archive: Path, dest: Path, extract: bool) -> Path:
 
 # --- converter building blocks ------------------------------------------------------------------
 
-def _place(src: Path, dst: Path, link: bool) -> None:
+def _place_frame(src: Path, dst: Path, link: bool) -> None:
     """Put one frame at ``dst`` (.jpg): symlink or copy a JPEG, re-encode anything else; atomically."""
     with atomic_path(dst) as tmp:
         if src.suffix.lower() in (".jpg", ".jpeg"):
@@ -177,7 +177,7 @@ def _convert_video(dst: Path, video: str, frames: list[Path], mask_sets: list[li
         raise ValueError(f"video {video!r} has no frames")
     names = [f"{i:05d}" for i in range(len(frames))] if rename else [p.stem for p in frames]
     for src, n in zip(frames, names):
-        _place(src, dst / FRAMES / video / f"{n}.jpg", link)
+        _place_frame(src, dst / FRAMES / video / f"{n}.jpg", link)
     merged: dict[int, np.ndarray] = {}
     for masks in mask_sets:
         for i, path in match_masks(frames, masks, video).items():
@@ -188,7 +188,7 @@ def _convert_video(dst: Path, video: str, frames: list[Path], mask_sets: list[li
     return len(frames), len(merged)
 
 
-def _finish(dst: Path, name: str, src: Path, counts: dict[str, tuple[int, int]], **extra) -> Path:
+def _write_real_manifest(dst: Path, name: str, src: Path, counts: dict[str, tuple[int, int]], **extra) -> Path:
     if not counts:
         raise ValueError(f"no videos found in {src} for {name}")
     empty = [v for v, c in counts.items() if c[0] == 0]
@@ -204,17 +204,12 @@ def _finish(dst: Path, name: str, src: Path, counts: dict[str, tuple[int, int]],
     return dst
 
 
-def _video_dirs(folder: Path) -> list[Path]:
-    return sorted((d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")),
-                  key=lambda d: natural_key(d.name))
-
-
 def _mask_sets(folder: Path) -> list[list[Path]]:
     """Mask files of one video: the folder's images, or one list per object sub-folder (SegTrackV2: 1/, 2/)."""
     if not folder.is_dir():
         return []
     direct = image_files(folder)
-    subsets = [image_files(d) for d in _video_dirs(folder)]
+    subsets = [image_files(d) for d in video_folders(folder)]
     return [direct] * bool(direct) + [s for s in subsets if s]
 
 
@@ -254,7 +249,7 @@ def convert_davis16(src, dst, split: str = "val", videos=None, link: bool = True
     """DAVIS-16 (``JPEGImages/480p``, ``Annotations/480p``) → the layout, linking frames and masks (§5.1)."""
     src, dst = Path(src), Path(dst)
     frames_root = _require(kind_dir(src, FRAMES), "a DAVIS root with JPEGImages/480p/<video>/")
-    available = [d.name for d in _video_dirs(frames_root)]
+    available = [d.name for d in video_folders(frames_root)]
     listed = _split_videos(src, split) or (DAVIS16_VAL if split == "val" else None)
     names = [v for v in (listed or available) if v in available] if videos is None else _pick(available, videos)
     if not names:
@@ -265,12 +260,12 @@ def convert_davis16(src, dst, split: str = "val", videos=None, link: bool = True
     for v in tqdm(names, desc="DAVIS-16", leave=False):
         frames = image_files(frames_root / v)
         for f in frames:
-            _place(f, dst / FRAMES / v / f"{f.stem}.jpg", link)
+            _place_frame(f, dst / FRAMES / v / f"{f.stem}.jpg", link)
         masks = image_files(kind_dir(src, MASKS) / v)
         for m in masks:
             _link_file(m, dst / MASKS / v / f"{m.stem}{m.suffix}", link)
         counts[v] = (len(frames), len(masks))
-    return _finish(dst, f"davis16-{split}" if split != "val" else "davis16", src, counts)
+    return _write_real_manifest(dst, f"davis16-{split}" if split != "val" else "davis16", src, counts)
 
 
 def convert_youtube_vos(src, dst, videos=None, link: bool = True) -> Path:
@@ -280,12 +275,12 @@ def convert_youtube_vos(src, dst, videos=None, link: bool = True) -> Path:
     """
     src, dst = Path(src), Path(dst)
     frames_root = _require(src / FRAMES, "a YouTube-VOS train folder with JPEGImages/ and Annotations/")
-    names = _pick([d.name for d in _video_dirs(frames_root)], videos)
+    names = _pick([d.name for d in video_folders(frames_root)], videos)
     from tqdm.auto import tqdm
 
     counts = {v: _convert_video(dst, v, image_files(frames_root / v), _mask_sets(src / MASKS / v), link,
                                 rename=False) for v in tqdm(names, desc="YouTube-VOS", leave=False)}
-    return _finish(dst, "youtube-vos", src, counts, allow_gaps=True)  # numbered with steps that vary
+    return _write_real_manifest(dst, "youtube-vos", src, counts, allow_gaps=True)  # numbered with steps that vary
 
 
 def _fbms_mask(video: str) -> Callable[[Path], np.ndarray]:
@@ -308,7 +303,7 @@ def convert_fbms(src, dst, split: str = "test", videos=None, link: bool = True) 
     src, dst = Path(src), Path(dst)
     sub = {"test": "Testset", "train": "Trainingset"}.get(split, split)
     root = src / sub if (src / sub).is_dir() else src
-    dirs = {d.name: d for d in _video_dirs(root) if image_files(d, (".jpg", ".jpeg", ".png", ".bmp"))}
+    dirs = {d.name: d for d in video_folders(root) if image_files(d, (".jpg", ".jpeg", ".png", ".bmp"))}
     if not dirs:
         raise FileNotFoundError(f"no FBMS videos in {root}: expected {src}/{sub}/<video>/<video>_<n>.jpg "
                                 "with <video>/GroundTruth/")
@@ -320,7 +315,7 @@ def convert_fbms(src, dst, split: str = "test", videos=None, link: bool = True) 
         gt = [p for p in image_files(d / "GroundTruth") if "PROB" not in p.name]
         counts[v] = _convert_video(dst, v, image_files(d, (".jpg", ".jpeg", ".png", ".bmp")), [gt] * bool(gt),
                                    link, rename=True, binarize=_fbms_mask(v))
-    return _finish(dst, "fbms", src, counts)
+    return _write_real_manifest(dst, "fbms", src, counts)
 
 
 def _davis_like(src: Path, dst: Path, name: str, videos, link: bool, rename: bool,
@@ -329,10 +324,10 @@ def _davis_like(src: Path, dst: Path, name: str, videos, link: bool, rename: boo
     frames_root = kind_dir(src, FRAMES)
     if frames_root.is_dir():
         mask_root = next((kind_dir(src, m) for m in mask_dirs if (src / m).is_dir()), src / mask_dirs[0])
-        pairs = {d.name: (d, mask_root / d.name) for d in _video_dirs(frames_root)}
+        pairs = {d.name: (d, mask_root / d.name) for d in video_folders(frames_root)}
     else:  # one folder per video, ground truth in a sub-folder
         pairs = {}
-        for d in _video_dirs(_require(src, f"{name}: a folder of videos")):
+        for d in video_folders(_require(src, f"{name}: a folder of videos")):
             gt = next((d / m for m in mask_dirs if (d / m).is_dir()), d / mask_dirs[0])
             pairs[d.name] = (d, gt)
     if not pairs:
@@ -344,7 +339,7 @@ def _davis_like(src: Path, dst: Path, name: str, videos, link: bool, rename: boo
     for v in tqdm(_pick(sorted(pairs, key=natural_key), videos), desc=name, leave=False):
         frames_dir, masks_dir = pairs[v]
         counts[v] = _convert_video(dst, v, image_files(frames_dir), _mask_sets(masks_dir), link, rename)
-    return _finish(dst, name, src, counts)
+    return _write_real_manifest(dst, name, src, counts)
 
 
 def convert_segtrackv2(src, dst, videos=None, link: bool = True) -> Path:
@@ -388,7 +383,7 @@ def convert_flat_release(src, dst, split: str | None = None, link: bool = True, 
         base = src / kind
         if not base.is_dir():
             return None
-        subs = _video_dirs(base)
+        subs = video_folders(base)
         if split is not None:
             return _require(base / split, f"split folder {split!r} in {base}")
         if subs and not image_files(base):
@@ -407,7 +402,7 @@ def convert_flat_release(src, dst, split: str | None = None, link: bool = True, 
         for f in image_files(base):
             video, frame = split_flat_name(f.stem)
             if kind == "frame":
-                _place(f, dst / FRAMES / video / f"{frame}.jpg", link)
+                _place_frame(f, dst / FRAMES / video / f"{frame}.jpg", link)
                 counts.setdefault(video, [0, 0])[0] += 1
             else:
                 _link_file(f, dst / target / video / f"{frame}{f.suffix.lower()}", link)
@@ -418,7 +413,8 @@ def convert_flat_release(src, dst, split: str | None = None, link: bool = True, 
     derived = {}
     if "flow" in present:
         derived["flow"] = {v: "precomputed" for v in counts}
-    return _finish(dst, label, src, counts, release_folders=present, **({"derived": derived} if derived else {}))
+    return _write_real_manifest(dst, label, src, counts, release_folders=present,
+                                **({"derived": derived} if derived else {}))
 
 
 CONVERTERS: dict[str, Callable[..., Path]] = {

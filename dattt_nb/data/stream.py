@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from dattt_nb.data.layout import (DEPTH, FLOW, IMAGE_EXTS, MASKS, Video, _check_size, _per_frame, _resize,
+from dattt_nb.data.layout import (DEPTH, FLOW, IMAGE_EXTS, MASKS, Video, _check_size, _files_per_frame, _resize,
                                   _size_hw, check_root, frame_files, image_files, image_tensor, kind_dir, list_videos,
                                   load_video, read_depth, read_manifest, read_mask, read_rgb)
 from dattt_nb.utils import DatttWarning
@@ -68,7 +68,7 @@ def _kind_files(root, kind: str, name: str, names: list[str], what: str, sparse:
         if hint:
             raise FileNotFoundError(f"no {what} for video {name!r}: {folder} is missing or empty; {hint}")
         return {}
-    return {n: _relative(root, p) for n, p in _per_frame(folder, names, IMAGE_EXTS, what, sparse).items()}
+    return {n: _relative(root, p) for n, p in _files_per_frame(folder, names, IMAGE_EXTS, what, sparse).items()}
 
 
 def video_index(root, name: str, with_flow: bool = True, with_depth: bool = True, sparse: bool = False,

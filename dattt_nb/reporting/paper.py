@@ -190,7 +190,7 @@ def plot_deltas_vs_paper(table: pd.DataFrame, settings, measure: str = "J", back
     """
     import matplotlib.pyplot as plt
 
-    from dattt_nb.viz import noise_band
+    from dattt_nb.viz import shade_noise_band
 
     rows = ["naive_delta", "momentum_delta", "loop_delta"]
     ours = ours_scores(table, measure, rows)
@@ -210,7 +210,7 @@ def plot_deltas_vs_paper(table: pd.DataFrame, settings, measure: str = "J", back
                             capsize=2)
         ax.axhline(0, color="k", lw=0.8)
         if noise is not None and df is ours:
-            noise_band(ax, noise, f"±{noise:.2f}: {noise_label}")
+            shade_noise_band(ax, noise, f"±{noise:.2f}: {noise_label}")
         ax.set_xticks(x, [split_label(s) for s in TEST_SPLITS], fontsize=8)
         ax.set_ylabel(f"change in {measure} × 100 (vs No TTT)")
         ax.set_title(title, fontsize=9)

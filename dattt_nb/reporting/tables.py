@@ -167,8 +167,9 @@ def load_videos(settings: Settings) -> dict[str, list]:
     return _DATA[key]
 
 
-def run(settings: Settings, strategy: str | None = None, objective: str | None = None,
-        variant: str = "alpha+beta", epochs: int | None = None, n_videos: int = 0, refresh: bool = False) -> dict:
+def strategy_runs(settings: Settings, strategy: str | None = None, objective: str | None = None,
+                  variant: str = "alpha+beta", epochs: int | None = None, n_videos: int = 0,
+                  refresh: bool = False) -> dict:
     """{split: TTTResult} of one strategy × objective on a variant's model over the test splits, through the
     per-video cache (a run any notebook made with the same settings, weights, data and code is read back)."""
     from dattt_nb.ttt.cache import run_splits
@@ -205,8 +206,8 @@ def compute_table1(settings: Settings) -> pd.DataFrame:
     from dattt_nb.ttt.baselines import table1_ttt
 
     variants = ("none", "head", "alpha+beta")
-    return table1_ttt({v: run(settings, "none", None, v) for v in variants},
-                      {v: run(settings, settings.ttt_strategy, "depth", v) for v in variants[1:]})
+    return table1_ttt({v: strategy_runs(settings, "none", None, v) for v in variants},
+                      {v: strategy_runs(settings, settings.ttt_strategy, "depth", v) for v in variants[1:]})
 
 
 def table1_rows(by_variant: pd.DataFrame) -> pd.DataFrame:
@@ -254,10 +255,10 @@ def table1(settings: Settings, refresh: bool = False) -> pd.DataFrame:
 # --- Table 3: TTT strategies ---------------------------------------------------------------------
 
 def compute_table3(settings: Settings) -> pd.DataFrame:
-    """:func:`dattt_nb.ttt.report.table3` on No TTT / TTT-N / TTT-MWI / TTT-LTV at the profile's epochs."""
-    from dattt_nb.ttt.report import table3 as report_table3
+    """:func:`dattt_nb.ttt.report.table3_from_results` on No TTT / TTT-N / TTT-MWI / TTT-LTV at the profile's epochs."""
+    from dattt_nb.ttt.report import table3_from_results
 
-    return report_table3({s: run(settings, s, "depth") for s in STRATEGIES})
+    return table3_from_results({s: strategy_runs(settings, s, "depth") for s in STRATEGIES})
 
 
 def table3(settings: Settings, refresh: bool = False) -> pd.DataFrame:
@@ -271,15 +272,15 @@ def table3(settings: Settings, refresh: bool = False) -> pd.DataFrame:
 # --- Table 4: TTT objectives ---------------------------------------------------------------------
 
 def compute_table4(settings: Settings) -> pd.DataFrame:
-    """Rows as the paper's Table 4 (:func:`dattt_nb.ttt.baselines.table4`, on the profile's
+    """Rows as the paper's Table 4 (:func:`dattt_nb.ttt.baselines.table4_from_results`, on the profile's
     backbone): absolute no-TTT rows, TTT rows as changes (TENT and BN from the Baseline, the others from their own
     model), every TTT row with the profile's strategy. Rows whose model cannot be built are marked ``not run``."""
-    from dattt_nb.ttt.baselines import methods, table4 as baselines_table4
+    from dattt_nb.ttt.baselines import methods, table4_from_results
 
     ok = [m for m in methods(None, settings.backbone) if trained_model(settings, m.variant) is not None]
-    no_ttt = {v: run(settings, "none", None, v) for v in dict.fromkeys(["none"] + [m.variant for m in ok])}
-    ttt = {m: run(settings, settings.ttt_strategy, m.objective, m.variant) for m in ok}
-    df = baselines_table4(no_ttt, ttt, backbone=settings.backbone).reindex(list(TABLE4_ROWS))
+    no_ttt = {v: strategy_runs(settings, "none", None, v) for v in dict.fromkeys(["none"] + [m.variant for m in ok])}
+    ttt = {m: strategy_runs(settings, settings.ttt_strategy, m.objective, m.variant) for m in ok}
+    df = table4_from_results(no_ttt, ttt, backbone=settings.backbone).reindex(list(TABLE4_ROWS))
     for key, (method, flag, variant, objective, _) in TABLE4_ROWS.items():
         df.loc[key, ["method", "ttt", "value_kind"]] = [method, flag, "absolute" if flag == "no" else "delta"]
         df.loc[key, "model"] = variant
@@ -321,11 +322,12 @@ def compute_fig5(settings: Settings, epochs=None, n_videos: int = 2) -> pd.DataF
     on the first ``n_videos`` of each split (0: all); epoch 0 is No TTT."""
     from dattt_nb.ttt import report
 
-    none = run(settings, "none", n_videos=n_videos)
-    rows = report.fig5_rows("loop", run(settings, "loop", "depth", n_videos=n_videos), base=none)
+    none = strategy_runs(settings, "none", n_videos=n_videos)
+    rows = report.fig5_rows("loop", strategy_runs(settings, "loop", "depth", n_videos=n_videos), base=none)
     for strategy in (s for s in ADAPTIVE if not resolve_strategy(s).loops):  # N and MWI: one run per epoch count
         for e in fig5_epoch_counts(settings, epochs):
-            rows += report.fig5_rows(strategy, run(settings, strategy, "depth", epochs=e, n_videos=n_videos), base=none)
+            runs = strategy_runs(settings, strategy, "depth", epochs=e, n_videos=n_videos)
+            rows += report.fig5_rows(strategy, runs, base=none)
     return report.fig5_table(rows, report.fig5_rows("none", none))
 
 
@@ -341,10 +343,10 @@ def fig5(settings: Settings, refresh: bool = False, epochs=None, n_videos: int =
 
 def per_video_strategy(settings: Settings, strategy: str, refresh: bool = False) -> pd.DataFrame:
     """``per_video_<strategy>`` of a strategy (one row per split × video, ×100), saved or computed."""
-    from dattt_nb.ttt.report import per_video as report_per_video
+    from dattt_nb.ttt.report import per_video_from_results
 
     def compute():
-        return report_per_video(run(settings, "none"), run(settings, strategy, "depth"))
+        return per_video_from_results(strategy_runs(settings, "none"), strategy_runs(settings, strategy, "depth"))
 
     df = saved_or_computed(f"per_video_{strategy}", settings, compute, check_per_video, refresh,
                            dict(strategy=strategy, label=STRATEGY_LABELS[strategy], epochs=settings.ttt_epochs,
@@ -400,7 +402,7 @@ def mean_recall_decay(settings: Settings, strategies=("none", None)) -> pd.DataF
     parts = []
     for strategy in strategies:
         strategy = strategy or settings.ttt_strategy
-        stats = split_statistics(run(settings, strategy, "depth"))
+        stats = split_statistics(strategy_runs(settings, strategy, "depth"))
         stats.loc["mean"] = {**stats.drop(columns=["dataset"]).mean().to_dict(), "dataset": "all (mean)",
                              "videos": stats["videos"].sum()}
         parts.append(stats.assign(method=STRATEGY_LABELS[strategy]))
@@ -436,7 +438,7 @@ def fig6(settings: Settings, split: str, name: str, epochs: int | None = None, n
     video = next(v for v in load_videos(settings)[split] if v.name == name)
     model = trained_model(settings)
     epochs = settings.ttt_epochs if epochs is None else epochs
-    none = next(v for v in run(settings, "none")[split].videos if v.name == name)
+    none = next(v for v in strategy_runs(settings, "none")[split].videos if v.name == name)
     passes = trace_passes(model, video, settings, "loop", epochs=epochs)
     columns = {"No TTT": none.masks}
     columns.update({f"pass {p + 1}": m for p, m in passes.items() if p != "final"})

@@ -246,7 +246,7 @@ def run_pipeline(profile: str | None = None, only: list[str] | None = None, para
         if jobs == 1:  # one at a time, in series order (a notebook trains what it needs)
             for nb in tqdm(todo, desc=f"notebooks ({profile})", unit="nb"):
                 info = start(nb)
-                _finish(manifest, manifest_path, info, _execute(*info[2]), failures)
+                _record_notebook(manifest, manifest_path, info, _execute(*info[2]), failures)
                 if failures:
                     break
         else:
@@ -308,14 +308,14 @@ def _run_parallel(todo: list[Path], jobs: int, params: dict, profile: str, start
                         failures.append(summary["error"])
                     atomic_write_json(manifest_path, manifest)
                 else:
-                    _finish(manifest, manifest_path, info, future.result(), failures)
+                    _record_notebook(manifest, manifest_path, info, future.result(), failures)
                 finished.add(key)
                 bar.set_postfix_str(key, refresh=False)
                 bar.update()
     bar.close()
 
 
-def _finish(manifest: dict, manifest_path: Path, info: tuple, error: str | None, failures: list) -> None:
+def _record_notebook(manifest: dict, manifest_path: Path, info: tuple, error: str | None, failures: list) -> None:
     """Record one executed notebook in the manifest (ok, or failed with its message)."""
     t0, entry, _ = info
     entry.update(status="ok" if error is None else "failed", seconds=round(time.perf_counter() - t0, 2),

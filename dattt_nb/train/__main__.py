@@ -15,7 +15,7 @@ import sys
 from dattt_nb.config import add_profile_option, add_setting_options
 
 
-def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The train options (shared with ``dattt-nb train``)."""
     from dattt_nb.models import VARIANTS
 
@@ -37,12 +37,12 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return p
 
 
-def build_parser() -> argparse.ArgumentParser:
+def train_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m dattt_nb.train", description=__doc__.splitlines()[0])
-    return add_arguments(parser)
+    return add_train_arguments(parser)
 
 
-def run(args: argparse.Namespace) -> int:
+def train_command(args: argparse.Namespace) -> int:
     """Resolve the settings, train (or resume), print a JSON summary on rank 0."""
     from dattt_nb.config import parse_overrides, resolve
 
@@ -63,12 +63,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def train_main(argv: list[str] | None = None) -> int:
+    args = train_parser().parse_args(argv)
     from dattt_nb.utils import run_distributed
 
-    return run_distributed(run, args)
+    return run_distributed(train_command, args)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(train_main())

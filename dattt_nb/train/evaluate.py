@@ -55,7 +55,7 @@ def check_finite_prediction(video, start: int, mask_logits, depth_logits) -> Non
                          f"{names}; its weights or these frames' inputs are broken")
 
 
-def _frame_scores(chunk, mask_prob: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _annotated_frame_scores(chunk, mask_prob: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-frame J and F of the annotated frames of a (chunk of a) video (DAVIS definitions)."""
     from dattt_nb.metrics import scores_torch
 
@@ -75,7 +75,7 @@ def score_video(video, mask_prob: torch.Tensor) -> dict:
     own size."""
     if is_real(getattr(video, "root", None)):
         return _native_row(video, mask_prob)
-    return _row(video.name, *_frame_scores(video, mask_prob))
+    return _row(video.name, *_annotated_frame_scores(video, mask_prob))
 
 
 def _native_row(video, mask_prob: torch.Tensor) -> dict:
@@ -91,7 +91,7 @@ def score_model_on_video(model, video, batch_size: int = 32) -> dict:
         return _native_row(video, torch.cat([mask.cpu() for _, mask, _ in predict_chunks(model, video, batch_size)]))
     js, fs = [], []
     for chunk, mask, _ in predict_chunks(model, video, batch_size):
-        j, f = _frame_scores(chunk, mask)
+        j, f = _annotated_frame_scores(chunk, mask)
         js.append(j)
         fs.append(f)
     return _row(video.name, torch.cat(js), torch.cat(fs))

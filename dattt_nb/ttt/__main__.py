@@ -34,7 +34,7 @@ def strategy_arg(text: str) -> str:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
-def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+def add_ttt_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The TTT options (shared with ``dattt-nb ttt``)."""
     from dattt_nb.ttt.objectives import OBJECTIVES
     from dattt_nb.ttt.strategies import STRATEGY_CHOICES
@@ -68,9 +68,9 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return p
 
 
-def build_parser() -> argparse.ArgumentParser:
+def ttt_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m dattt_nb.ttt", description=__doc__.splitlines()[0])
-    return add_arguments(parser)
+    return add_ttt_arguments(parser)
 
 
 def _distributed():
@@ -104,7 +104,7 @@ def load_model_for(settings, args, rank: int = 0):
     return model, path, ckpt.get("config", {})
 
 
-def run(args: argparse.Namespace) -> int:
+def ttt_command(args: argparse.Namespace) -> int:
     """Resolve settings, load the trained model, adapt on this rank's videos, merge and write on rank 0."""
     import torch.distributed as dist
 
@@ -201,15 +201,15 @@ def _adapt(model, settings, args, split, root, names, size, rank, world, device)
         print(f"wrote {csv} and {js}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def ttt_main(argv: list[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        args = ttt_parser().parse_args(argv)
     except SystemExit as exit_:  # --help or a usage error (argparse has printed it)
         return int(exit_.code or 0)
     from dattt_nb.utils import run_distributed
 
-    return run_distributed(run, args)
+    return run_distributed(ttt_command, args)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(ttt_main())

@@ -1,8 +1,8 @@
 """Table 4: TENT, BN, TTT-Rot and TTT-MAE against depth-aware TTT, and the TTT columns of Table 1.
 
 Each row of the paper's Table 4 is a (trained model, TTT objective) pair run with the same strategy and budget:
-:data:`METHODS` lists them. :func:`table4` lays the scores out like the paper (no-TTT rows absolute, TTT rows as
-changes from their own model's no-TTT row, ×100); :func:`plot_delta_j` draws the changes.
+:data:`METHODS` lists them. :func:`table4_from_results` lays the scores out like the paper (no-TTT rows absolute,
+TTT rows as changes from their own model's no-TTT row, ×100); :func:`plot_delta_j` draws the changes.
 """
 from __future__ import annotations
 
@@ -74,8 +74,8 @@ def _values(results: dict[str, TTTResult]) -> dict[str, float]:
     return row
 
 
-def table4(no_ttt: dict[str, dict[str, TTTResult]], ttt: dict[Method, dict[str, TTTResult]],
-           backbone: str = "mit_b0") -> pd.DataFrame:
+def table4_from_results(no_ttt: dict[str, dict[str, TTTResult]], ttt: dict[Method, dict[str, TTTResult]],
+                        backbone: str = "mit_b0") -> pd.DataFrame:
     """The Table 4 analogue, ×100: per backbone, Baseline (absolute), then each method — its own model's no-TTT row
     (absolute) when it has one, and its TTT row as the change from that no-TTT row (``value_kind`` delta).
 
@@ -110,7 +110,8 @@ def table4(no_ttt: dict[str, dict[str, TTTResult]], ttt: dict[Method, dict[str, 
 
 
 def table4_layout(table: pd.DataFrame, measure: str = "J") -> pd.DataFrame:
-    """The paper's layout for one measure: rows as in :func:`table4`, columns the datasets (+ shifted / all means)."""
+    """The paper's layout for one measure: rows as in :func:`table4_from_results`, columns the datasets (+ shifted /
+    all means)."""
     cols = [c for c in table.columns if c.endswith(f"_{measure}")]
     out = table[cols].astype(float).copy()
     out.columns = [split_label(c[:-len(measure) - 1]) for c in cols]  # the means: "shifted (mean)", "all (mean)"

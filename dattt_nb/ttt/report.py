@@ -84,7 +84,7 @@ def row_interval(row) -> Interval:
     return Interval(float(row["dJ"]), float(row["dJ_lo"]), float(row["dJ_hi"]), int(row.get("videos", 0) or 0))
 
 
-def per_video(base: dict[str, TTTResult], adapted: dict[str, TTTResult]) -> pd.DataFrame:
+def per_video_from_results(base: dict[str, TTTResult], adapted: dict[str, TTTResult]) -> pd.DataFrame:
     """One row per (split, video): J, F ×100 without and with TTT, their change, steps, skips, seconds."""
     rows = []
     for split, res in adapted.items():
@@ -99,7 +99,7 @@ def per_video(base: dict[str, TTTResult], adapted: dict[str, TTTResult]) -> pd.D
     return pd.DataFrame(rows).set_index(["split", "video"])
 
 
-def table3(results: dict[str, dict[str, TTTResult]]) -> pd.DataFrame:
+def table3_from_results(results: dict[str, dict[str, TTTResult]]) -> pd.DataFrame:
     """Table 3 analogue: rows none / naive / momentum / loop (absolute ×100) and ``<strategy>_delta`` rows (change
     from No TTT ×100); columns ``<split>_J``, ``<split>_F``, and the means over all and over the shifted splits."""
     rows = {}
@@ -176,7 +176,8 @@ def interval_layout(table: pd.DataFrame, rows=None, measure: str = "J", digits: 
 
 
 def table3_deltas(table: pd.DataFrame, measure: str = "J") -> pd.DataFrame:
-    """The paper's layout of Table 3 from :func:`table3`: No TTT absolute, the strategies as +/- deltas; one measure."""
+    """The paper's layout of Table 3 from :func:`table3_from_results`: No TTT absolute, the strategies as +/- deltas;
+    one measure."""
     cols = [c for c in table.columns if c.endswith(f"_{measure}")]
     rows = [r for r in table.index if r.endswith("_delta") or r not in ADAPTIVE]  # No TTT and the changes
     out = table.loc[rows, ["label"] + cols].set_index("label")

@@ -17,7 +17,7 @@ NORMALISATION = ("BN", "TENT")
 KEYS = ["kind", "family", "severity", "flow"]
 
 
-def per_video(rows: pd.DataFrame) -> pd.DataFrame:
+def per_video_by_condition(rows: pd.DataFrame) -> pd.DataFrame:
     """One row per (condition, method, video): J ×100 (mean over seeds), ΔJ ×100 against No TTT on the same clip,
     the change of the self-supervised loss (last epoch − first, mean over seeds) and the seeds' spread of J."""
     g = rows.groupby(KEYS + ["method", "video"], sort=False)

@@ -50,7 +50,7 @@ class StrategyRun:
 
     @property
     def per_video(self) -> pd.DataFrame:
-        return report.per_video(self.none, self.adapted)
+        return report.per_video_from_results(self.none, self.adapted)
 
     @property
     def base_all(self) -> TTTResult:
