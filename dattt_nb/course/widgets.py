@@ -213,11 +213,11 @@ def strategy_explorer(settings, split: str = "fbms", **kw) -> TTTExplorer:
 
 def explorer_snapshot(explorer: TTTExplorer, t: int | None = None) -> dict:
     """What a static copy of a notebook shows in place of the live explorer: the six panels of frame ``t`` (the
-    middle frame by default) and the curves of the last run; returns :func:`dattt_nb.ttt.explore.summary` with the
-    frame shown, the number of logged losses and the shapes of the video's masks and of the adapted depth."""
+    middle frame by default) and the curves of the last run; returns
+    :func:`dattt_nb.ttt.explore.exploration_summary` with the frame shown, the number of logged losses and the shapes of the video's masks and of the adapted depth."""
     from IPython.display import display
 
-    from dattt_nb.ttt.explore import curves_figure, frame_view, panels_figure, summary
+    from dattt_nb.ttt.explore import curves_figure, exploration_summary, frame_view, panels_figure
 
     if explorer.error is not None or explorer.result is None:
         raise RuntimeError(f"the explorer has no result to show: {explorer.error or 'it has not run yet'}")
@@ -225,7 +225,7 @@ def explorer_snapshot(explorer: TTTExplorer, t: int | None = None) -> dict:
     view = frame_view(ex, len(ex) // 2 if t is None else t)
     display(panels_figure(view), curves_figure(ex, view["t"]))
     masks, depth = ex.video.masks, ex.after.depth
-    return dict(summary(ex), t=view["t"], losses=len(ex.after.result.losses),
+    return dict(exploration_summary(ex), t=view["t"], losses=len(ex.after.result.losses),
                 mask_shape=None if masks is None else tuple(masks.shape),
                 depth_shape=None if depth is None else tuple(depth.shape))
 

@@ -22,7 +22,8 @@ from dattt_nb.models import VARIANTS
 from dattt_nb.reporting.paper import TABLE1_LABELS, TABLE1_ROWS, TABLE4_ROWS, ours_label
 from dattt_nb.results import load_table, results_dir, save_table
 from dattt_nb.splits import CLEAN_SPLIT, TEST_SPLITS, split_label
-from dattt_nb.ttt.strategies import ADAPTIVE, STRATEGIES as _STRATEGIES, STRATEGY_LABELS, resolve_strategy, strategy_name
+from dattt_nb.stats import Interval
+from dattt_nb.ttt.strategies import ADAPTIVE, STRATEGIES as _STRATEGIES, STRATEGY_LABELS, resolve_strategy
 
 STRATEGIES = list(_STRATEGIES)  # Table 3's rows, in the paper's order: none, naive, momentum, loop
 NOT_RUN = "not run"
@@ -175,18 +176,18 @@ def strategy_runs(settings: Settings, strategy: str | None = None, objective: st
     from dattt_nb.ttt.cache import run_splits
     from dattt_nb.utils import progress_disabled
 
+    from dattt_nb.ttt.spec import TTTRun
+
     model = trained_model(settings, variant)
     if model is None:
         raise ValueError(f"no trained model for {variant!r}")
-    strategy = strategy_name(strategy or settings.ttt_strategy)
-    if not resolve_strategy(strategy).adapts and getattr(model, "depth_decoder", None) is None and \
-            objective in (None, "depth"):
-        objective = "bn"  # nothing adapts without TTT; the depth objective needs D_d even to be set up
+    run = TTTRun.from_settings(settings, strategy=strategy, objective=objective, epochs=epochs)
+    if not run.record.adapts and getattr(model, "depth_decoder", None) is None and objective in (None, "depth"):
+        run = run.replace(objective="bn")  # nothing adapts without TTT; the depth objective needs D_d to be set up
     data = load_videos(settings)
     if n_videos:
         data = {split: videos[:n_videos] for split, videos in data.items()}
-    return run_splits(model, data, settings, strategy, objective=objective, epochs=epochs,
-                      refresh=refresh, progress=not progress_disabled())
+    return run_splits(model, data, settings, run, refresh=refresh, progress=not progress_disabled())
 
 
 # --- score columns ---------------------------------------------------------------------------
@@ -254,18 +255,28 @@ def table1(settings: Settings, refresh: bool = False) -> pd.DataFrame:
 
 # --- Table 3: TTT strategies ---------------------------------------------------------------------
 
-def compute_table3(settings: Settings) -> pd.DataFrame:
-    """:func:`dattt_nb.ttt.report.table3_from_results` on No TTT / TTT-N / TTT-MWI / TTT-LTV at the profile's epochs."""
+def table3_runs(settings: Settings, rerun: bool = False) -> dict[str, dict]:
+    """{strategy: {split: TTTResult}} of No TTT / TTT-N / TTT-MWI / TTT-LTV at the profile's TTT run, on every test
+    video (through the cache; ``rerun`` recomputes the TTT runs)."""
+    return {s: strategy_runs(settings, s, "depth", refresh=rerun) for s in STRATEGIES}
+
+
+def compute_table3(settings: Settings, runs: dict | None = None) -> pd.DataFrame:
+    """:func:`dattt_nb.ttt.report.table3_from_results` on :func:`table3_runs` (or the ``runs`` given)."""
     from dattt_nb.ttt.report import table3_from_results
 
-    return table3_from_results({s: strategy_runs(settings, s, "depth") for s in STRATEGIES})
+    return table3_from_results(runs or table3_runs(settings))
 
 
-def table3(settings: Settings, refresh: bool = False) -> pd.DataFrame:
-    """Table 3 analogue (``table3_strategies``): saved by an earlier run, else computed now."""
-    meta = dict(units="x100; rows <strategy>_delta are changes from none", epochs=settings.ttt_epochs,
-                lr=settings.ttt_lr, pairs=settings.ttt_pairs, seed=settings.seed)
-    return saved_or_computed(NAMES["table3"], settings, lambda: compute_table3(settings), check_table3, refresh,
+def table3(settings: Settings, refresh: bool = False, runs: dict | None = None) -> pd.DataFrame:
+    """Table 3 analogue (``table3_strategies``): saved by an earlier run, else (or with ``refresh``) computed from
+    :func:`table3_runs` — or from the ``runs`` the caller already has — and saved. Its only producer."""
+    from dattt_nb.splits import shifted
+    from dattt_nb.ttt.spec import TTTRun
+
+    meta = dict(units="x100; rows <strategy>_delta are changes from none", **TTTRun.from_settings(settings).to_dict(),
+                shifted=shifted(list(load_videos(settings) if runs is None else runs["none"])))
+    return saved_or_computed(NAMES["table3"], settings, lambda: compute_table3(settings, runs), check_table3, refresh,
                              meta)
 
 
@@ -317,26 +328,48 @@ def fig5_epoch_counts(settings: Settings, epochs: str | list | None = None) -> l
     return sorted(set(epochs or []) or {1, 2, settings.ttt_epochs})
 
 
-def compute_fig5(settings: Settings, epochs=None, n_videos: int = 2) -> pd.DataFrame:
+def compute_fig5(settings: Settings, epochs=None, n_videos: int = 2, rerun: bool = False) -> pd.DataFrame:
     """Fig. 5 long format: LTV from the J of every pass, N and MWI one run per epoch count,
-    on the first ``n_videos`` of each split (0: all); epoch 0 is No TTT."""
+    on the first ``n_videos`` of each split (0: all); epoch 0 is No TTT. ``rerun`` recomputes the TTT runs."""
     from dattt_nb.ttt import report
 
-    none = strategy_runs(settings, "none", n_videos=n_videos)
-    rows = report.fig5_rows("loop", strategy_runs(settings, "loop", "depth", n_videos=n_videos), base=none)
+    none = strategy_runs(settings, "none", n_videos=n_videos, refresh=rerun)
+    ltv = strategy_runs(settings, "loop", "depth", n_videos=n_videos, refresh=rerun)
+    rows = report.fig5_rows("loop", ltv, base=none)
     for strategy in (s for s in ADAPTIVE if not resolve_strategy(s).loops):  # N and MWI: one run per epoch count
         for e in fig5_epoch_counts(settings, epochs):
-            runs = strategy_runs(settings, strategy, "depth", epochs=e, n_videos=n_videos)
+            runs = strategy_runs(settings, strategy, "depth", epochs=e, n_videos=n_videos, refresh=rerun)
             rows += report.fig5_rows(strategy, runs, base=none)
     return report.fig5_table(rows, report.fig5_rows("none", none))
 
 
-def fig5(settings: Settings, refresh: bool = False, epochs=None, n_videos: int = 2) -> pd.DataFrame:
-    """Fig. 5 data (``fig5_j_vs_epoch``): saved by an earlier run, else computed now."""
+def fig5(settings: Settings, refresh: bool = False, epochs=None, n_videos: int = 2,
+         rerun: bool = False) -> pd.DataFrame:
+    """Fig. 5 data (``fig5_j_vs_epoch``): saved by an earlier run, else (or with ``refresh``) computed from the
+    cached TTT runs (``rerun``: recomputed) and saved. Its only producer."""
     meta = dict(units="J x100", videos_per_split=n_videos or "all", epochs=fig5_epoch_counts(settings, epochs),
                 ltv_passes=settings.ttt_epochs)
-    return saved_or_computed(NAMES["fig5"], settings, lambda: compute_fig5(settings, epochs, n_videos), check_fig5,
-                             refresh, meta)
+    return saved_or_computed(NAMES["fig5"], settings, lambda: compute_fig5(settings, epochs, n_videos, rerun),
+                             check_fig5, refresh, meta)
+
+
+def fig5_subset_note(settings: Settings, n_videos: int) -> str:
+    """What Fig. 5's videos are: the first ``n_videos`` of each split (a subset), or all test videos."""
+    n_all = sum(len(v) for v in load_videos(settings).values())
+    n_sub = sum(len(v[:n_videos] if n_videos else v) for v in load_videos(settings).values())
+    return (f"Fig. 5 on a subset: the first {n_videos} videos of each split ({n_sub} of {n_all})"
+            if n_sub < n_all else f"Fig. 5 on all {n_all} test videos")
+
+
+def fig5_shifted_changes(settings: Settings, n_videos: int = 2) -> dict[str, Interval]:
+    """{strategy: change of J ×100 on the shifted splits with its 95 % interval over the videos} of N, MWI and LTV
+    at the profile's epochs, on Fig. 5's videos (from the cache)."""
+    from dattt_nb.splits import shifted
+    from dattt_nb.ttt.report import video_deltas
+
+    none = strategy_runs(settings, "none", n_videos=n_videos)
+    where = shifted(list(none)) or list(none)
+    return {s: video_deltas(none, strategy_runs(settings, s, "depth", n_videos=n_videos), where) for s in ADAPTIVE}
 
 
 # --- per video -----------------------------------------------------------------------------------
@@ -401,8 +434,9 @@ def mean_recall_decay(settings: Settings, strategies=("none", None)) -> pd.DataF
     ``method`` column and a mean row per method; saved as ``08_mean_recall_decay``."""
     parts = []
     for strategy in strategies:
-        strategy = strategy or settings.ttt_strategy
-        stats = split_statistics(strategy_runs(settings, strategy, "depth"))
+        runs = strategy_runs(settings, strategy, "depth")  # None: the profile's strategy
+        strategy = next(iter(runs.values())).strategy
+        stats = split_statistics(runs)
         stats.loc["mean"] = {**stats.drop(columns=["dataset"]).mean().to_dict(), "dataset": "all (mean)",
                              "videos": stats["videos"].sum()}
         parts.append(stats.assign(method=STRATEGY_LABELS[strategy]))
@@ -437,7 +471,6 @@ def fig6(settings: Settings, split: str, name: str, epochs: int | None = None, n
 
     video = next(v for v in load_videos(settings)[split] if v.name == name)
     model = trained_model(settings)
-    epochs = settings.ttt_epochs if epochs is None else epochs
     none = next(v for v in strategy_runs(settings, "none")[split].videos if v.name == name)
     passes = trace_passes(model, video, settings, "loop", epochs=epochs)
     columns = {"No TTT": none.masks}
