@@ -10,6 +10,7 @@ from _ttt_helpers import CI, ci_model, tiny_video
 from dattt_nb.course import widgets
 from dattt_nb.ttt import study
 from dattt_nb.ttt.runner import run_ttt
+from dattt_nb.ttt.spec import TTTRun
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -31,7 +32,8 @@ def runs():
     out = {}
     for strategy in ("momentum", "loop"):
         adapted = {s: run_ttt(model, v, SETTINGS, strategy, progress=False, device="cpu") for s, v in data.items()}
-        out[strategy] = study.StrategyRun(SETTINGS, strategy, model, data, none, adapted)
+        out[strategy] = study.StrategyRun(SETTINGS, TTTRun.from_settings(SETTINGS, strategy=strategy), model, data,
+                                          none, adapted)
     return out
 
 

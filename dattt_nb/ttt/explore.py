@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from dattt_nb.ttt.records import VideoResult, load_video, save_video
+from dattt_nb.ttt.records import VideoResult, load_video_result, save_video_result
 from dattt_nb.ttt.runner import run_video
 from dattt_nb.ttt.spec import TTTRun
 from dattt_nb.ttt.strategies import n_predictions
@@ -60,7 +60,7 @@ def _cache_file(model, settings, split: str, video, run: TTTRun, device) -> Path
 
 
 def _load(path: Path) -> Run | None:
-    hit = load_video(path)
+    hit = load_video_result(path)
     return None if hit is None else Run(*hit, cached=True)
 
 
@@ -95,7 +95,7 @@ def run_one(model, video, settings, state: TTTRun, split: str, stop: Callable[[]
 
     result = run_video(engine, video.to(device), state, bar, keep)
     run = Run(result, depth.numpy() if has_depth else None)
-    save_video(path, run.result, run.depth)
+    save_video_result(path, run.result, run.depth)
     return run
 
 

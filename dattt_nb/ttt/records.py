@@ -3,8 +3,8 @@
 
 Three stores use the functions here and nothing else: a run's report (``<stem>.csv`` + ``<stem>.json``,
 :func:`write_results`), the per-split cache (:func:`save_split` / :func:`load_split_results`: the JSON record plus
-an ``.npz`` of masks and data fingerprints) and the explorer's per-video cache (:func:`save_video` /
-:func:`load_video`: every field in one ``.npz``). J and F are fractions; a frame without ground truth is NaN in
+an ``.npz`` of masks and data fingerprints) and the explorer's per-video cache (:func:`save_video_result` /
+:func:`load_video_result`: every field in one ``.npz``). J and F are fractions; a frame without ground truth is NaN in
 memory and ``null`` in JSON.
 """
 from __future__ import annotations
@@ -194,7 +194,7 @@ def load_split_results(folder: Path, split: str) -> tuple[TTTRun | None, dict[st
 
 # --- the explorer's per-video cache ----------------------------------------------------------------
 
-def save_video(path: Path, result: VideoResult, depth: np.ndarray | None = None) -> None:
+def save_video_result(path: Path, result: VideoResult, depth: np.ndarray | None = None) -> None:
     """Every field of ``result`` and the predicted depth of each frame (float16) in one ``.npz``."""
     arrays = {}
     for f in dataclasses.fields(VideoResult):
@@ -206,8 +206,8 @@ def save_video(path: Path, result: VideoResult, depth: np.ndarray | None = None)
     _write_npz(path, arrays)
 
 
-def load_video(path: Path) -> tuple[VideoResult, np.ndarray | None] | None:
-    """(result, depth) that :func:`save_video` wrote, or ``None`` when the file is absent."""
+def load_video_result(path: Path) -> tuple[VideoResult, np.ndarray | None] | None:
+    """(result, depth) that :func:`save_video_result` wrote, or ``None`` when the file is absent."""
     if not path.is_file():
         return None
     arrays = _read_npz(path)

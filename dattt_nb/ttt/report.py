@@ -113,12 +113,14 @@ def table3_from_results(results: dict[str, dict[str, TTTResult]]) -> pd.DataFram
         row["mean_J"], row["mean_F"] = s["J"].mean(), s["F"].mean()
         rows[strategy] = row
     df = pd.DataFrame.from_dict(rows, orient="index")
-    if "none" in df.index:
+    base = next((s for s in results if not resolve_strategy(s).adapts), None)  # No TTT: the changes are from it
+    if base is not None:
         values = df.columns[2:]
-        for strategy in [s for s in df.index if s != "none"]:
-            delta = df.loc[strategy, values].astype(float) - df.loc["none", values].astype(float)
+        adapted = [s for s in results if resolve_strategy(s).adapts]
+        for strategy in adapted:
+            delta = df.loc[strategy, values].astype(float) - df.loc[base, values].astype(float)
             df.loc[f"{strategy}_delta"] = {"label": df.loc[strategy, "label"], "value_kind": "delta", **delta.to_dict()}
-        add_intervals(df, {f"{s}_delta": (results["none"], results[s]) for s in results if s != "none"})
+        add_intervals(df, {f"{s}_delta": (results[base], results[s]) for s in adapted})
     df.index.name = "strategy"
     return df
 
