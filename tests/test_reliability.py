@@ -501,7 +501,8 @@ def test_case19_ctrl_c_during_run_ends_with_one_line(tmp_path):
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("PROFILE = 'ci'", metadata={"tags": ["parameters"]}),
-                nbformat.v4.new_code_cell("import time\ntime.sleep(60)")]
+                nbformat.v4.new_code_cell(f"import pathlib, time\npathlib.Path({str(tmp_path / 'busy')!r}).touch()\n"
+                                          "time.sleep(60)")]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     (tmp_path / "nbs").mkdir()
     nbformat.write(nb, tmp_path / "nbs" / "00_sleep.ipynb")
@@ -512,10 +513,10 @@ def test_case19_ctrl_c_during_run_ends_with_one_line(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
     log = tmp_path / "runs" / "ci" / "notebooks" / "00_sleep.kernel.log"
-    deadline = time.time() + 60
-    while not (tmp_path / "runs" / "ci" / "notebooks" / "00_sleep.ipynb").is_file() and time.time() < deadline:
+    deadline = time.time() + 120
+    while not (tmp_path / "busy").is_file() and time.time() < deadline:  # the cell has started (a cold kernel is slow)
         time.sleep(0.2)
-    time.sleep(2)  # the cell is running
+    time.sleep(0.5)
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130

@@ -70,14 +70,6 @@ def _row(name: str, j: torch.Tensor, f: torch.Tensor) -> dict:
     return dict(video=name, J=float(j.mean()), F=float(f.mean()), frames=len(j))
 
 
-def score_video(video, mask_prob: torch.Tensor) -> dict:
-    """Mean J and boundary F over the annotated frames of one video (DAVIS definitions); real data at the frames'
-    own size."""
-    if is_real(getattr(video, "root", None)):
-        return _native_row(video, mask_prob)
-    return _row(video.name, *_annotated_frame_scores(video, mask_prob))
-
-
 def _native_row(video, mask_prob: torch.Tensor) -> dict:
     """Real data: masks upsampled to the frames' own size and scored there (§5.1), like ``dattt-nb eval``."""
     scores = native_scores(video.root, video.name, mask_prob.cpu() > 0.5)
