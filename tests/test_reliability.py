@@ -510,8 +510,9 @@ def test_case19_ctrl_c_during_run_ends_with_one_line(tmp_path):
             f"pipeline.run_pipeline = functools.partial(pipeline.run_pipeline, notebooks_dir={str(tmp_path / 'nbs')!r}); "
             "sys.exit(cli.main(['run', '--profile', 'ci']))")
     env = {**os.environ, "DATTT_RUNS": str(tmp_path / "runs"), "PYTHONPATH": os.getcwd()}
+    # a terminal's foreground job takes Ctrl-C even when these tests run in the background (where SIGINT is ignored)
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     log = tmp_path / "runs" / "ci" / "notebooks" / "00_sleep.kernel.log"
     deadline = time.time() + 120
     while not (tmp_path / "busy").is_file() and time.time() < deadline:  # the cell has started (a cold kernel is slow)
