@@ -177,3 +177,33 @@ def test_a_short_alias_runs_as_its_strategy(trained):
     a, b = alias.videos[0], name.videos[0]
     assert a.pass_J.shape == b.pass_J.shape == (2, 3), "every LTV pass is scored under the alias too"
     assert torch.equal(a.masks, b.masks) and a.losses == b.losses
+
+
+def test_save_masks_never_replaces_another_runs_masks_without_force(tmp_path, monkeypatch, capsys):
+    """``--save-masks`` into a folder: the same run again writes (same masks), another run stops with one line
+    naming --force, and --force replaces the old masks whole (no stale video survives)."""
+    from dattt_nb.cli import main
+    from dattt_nb.data.layout import write_video
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "data"
+    for name in ("v1", "v2"):
+        write_video(root, name, rng.integers(0, 255, (2, 32, 32, 3), dtype=np.uint8),
+                    masks=np.ones((2, 32, 32), bool), flow_rgb=rng.integers(0, 255, (2, 32, 32, 3), dtype=np.uint8))
+    import dattt_nb.ttt.__main__ as command
+
+    monkeypatch.setattr(command, "load_model_for", lambda settings, args, rank: (ci_model(), "stub.pt", {}))
+    masks = tmp_path / "masks"
+    base = ["ttt", "--profile", "ci", "--root", str(root), "--split", "mine", "--out-dir", str(tmp_path / "out"),
+            "--save-masks", str(masks), "--no-progress", "-p", "device", "cpu"]
+    assert main(base + ["--strategy", "naive"]) == 0
+    first = sorted(p.relative_to(masks) for p in masks.rglob("*.png"))
+    assert len(first) == 4
+    assert main(base + ["--strategy", "n"]) == 0, "the same run (any spelling) may write its masks again"
+    assert main(base + ["--strategy", "naive", "--videos", "v1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--force" in err[-1] and str(masks) in err[-1], err
+    assert sorted(p.relative_to(masks) for p in masks.rglob("*.png")) == first, "nothing was overwritten"
+    assert main(base + ["--strategy", "naive", "--videos", "v1", "--force"]) == 0
+    assert not list(masks.rglob("v2/*.png")), "--force replaces the old masks whole: no stale video survives"
+    assert len(list(masks.rglob("v1/*.png"))) == 2

@@ -12,16 +12,11 @@ Videos are independent: under ``torchrun`` rank r takes ``videos[r::world]`` and
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from dattt_nb.config import add_profile_option, add_setting_options
-
-
-def _groupable(strategy: str) -> bool:
-    from dattt_nb.ttt.strategies import resolve_strategy
-
-    return resolve_strategy(strategy).groupable
 
 
 def strategy_arg(text: str) -> str:
@@ -62,6 +57,8 @@ def add_ttt_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="also write the predicted masks as PNGs OUT/<video>/<frame>.png (default OUT: "
                         "<out-dir>/<split>_masks), at each frame's own size for real data (score them with "
                         "`dattt-nb eval --gt ROOT --pred OUT`)")
+    p.add_argument("--force", action="store_true",
+                   help="replace the masks another run (other settings, model, videos or data) left in --save-masks")
     p.add_argument("--allow-nonfinite", action="store_true",
                    help="write the results even when TTT skipped many steps as non-finite (NaN/inf)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -152,6 +149,28 @@ def ttt_command(args: argparse.Namespace) -> int:
     return 0
 
 
+MASKS_RECORD = ".dattt-masks.json"  # what made the masks in a --save-masks folder
+
+
+def _claim_masks_folder(folder: Path, model, spec, root, names: list[str], force: bool) -> None:
+    """``--save-masks`` writes into ``folder`` only when it is empty or holds this same run's masks (same model,
+    TTT run, videos and data); other masks there stop the command unless ``--force``, which replaces them whole."""
+    from dattt_nb.guards import claim_output, fingerprint
+    from dattt_nb.ttt.cache import model_fingerprint
+    from dattt_nb.utils import atomic_write_json
+
+    from dattt_nb.data.layout import FLOW, FRAMES
+
+    key = fingerprint([Path(root) / sub for sub in (FRAMES, FLOW)], model=model_fingerprint(model),
+                      run=spec.to_dict(), videos=sorted(names))
+    record = folder / MASKS_RECORD
+    same = record.is_file() and json.loads(record.read_text()).get("fingerprint") == key
+    claim_output(folder, same_job=same, force=force, what="masks folder (--save-masks)",
+                 holds="masks of another run (other model, TTT settings, videos or data)")
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(record, {"fingerprint": key, "run": spec.to_dict(), "videos": sorted(names)})
+
+
 def _adapt(model, settings, args, split, root, names, size, rank, world, device) -> None:
     """TTT on this rank's share of one root's videos; rank 0 merges, prints and writes the results."""
     import torch.distributed as dist
@@ -163,16 +182,24 @@ def _adapt(model, settings, args, split, root, names, size, rank, world, device)
     from dattt_nb.ttt.records import write_results
     from dattt_nb.ttt.runner import check_nonfinite, run_ttt
 
+    from dattt_nb.ttt.spec import TTTRun
+
     real = read_manifest(root).get("kind") == "real"
     mine = names[rank::world]
-    videos = stream_split(root, size=size, videos=mine, with_depth=False) if mine else []
-    result = run_ttt(model, videos, settings, args.strategy, objective=args.objective,
-                     progress=not args.no_progress and rank == 0, device=device)
-    out = Path(args.out_dir) if args.out_dir else run_dir(settings) / "ttt" / result.strategy
-    stem = split + ("" if result.objective == "depth" else f"_{result.objective}") + \
-        (f"_gap{result.frame_gap}" if result.frame_gap > 1 and _groupable(result.strategy) else "")
-    if args.save_masks is not None:  # each rank writes its own videos
+    spec = TTTRun.from_settings(settings, strategy=args.strategy, objective=args.objective)
+    out = Path(args.out_dir) if args.out_dir else run_dir(settings) / "ttt" / spec.strategy
+    stem = split + ("" if spec.objective == "depth" else f"_{spec.objective}") + \
+        (f"_gap{spec.frame_gap}" if spec.frame_gap > 1 and spec.record.groupable else "")
+    masks_out = None
+    if args.save_masks is not None:  # claimed before any TTT: an earlier run's masks are never overwritten silently
         masks_out = Path(args.save_masks) if args.save_masks else out / f"{stem}_masks"
+        if rank == 0:
+            _claim_masks_folder(masks_out, model, spec, root, names, args.force)
+        if world > 1:
+            dist.barrier()
+    videos = stream_split(root, size=size, videos=mine, with_depth=False) if mine else []
+    result = run_ttt(model, videos, settings, spec, progress=not args.no_progress and rank == 0, device=device)
+    if masks_out is not None:  # each rank writes its own videos
         if real:
             write_native_masks(result, root, masks_out)
         else:
