@@ -59,7 +59,7 @@ bench: venv
 	$(BIN)/python benchmarks/bench_ttt.py
 
 GRID ?= $(PROFILE)
-severity: venv  ## notebook 10's study runs into the run cache (GRID=tiny: ~35 min on 2 cores; GRID=full: ~10 CPU-hours)
+severity: venv  ## notebook 10's study runs into the run cache (GRID=tiny: ~50 min on 2 cores; GRID=full: ~10 CPU-hours)
 	$(BIN)/python benchmarks/severity_study.py --profile $(PROFILE) --grid $(GRID) --jobs $(JOBS)
 
 strip: venv  ## clear outputs of committed notebooks

@@ -104,7 +104,7 @@ class Grid:
 STUDY_KINDS = ("noise", "blur", "low_light", "color_cast", "distractors", "motion")  # 4 photometric + 2 content
 # At tiny one clip costs ~16 s of TTT per seed and condition on one core (BN 1, TENT 4, TTT-N 4.6, MWI 3.3, LTV 3.3 s),
 # ~50 s with three seeds. "tiny" (23 conditions: clean, 6 kinds at severities 1, 3, 5, clean-flow twins at 5; 8 clips x
-# 3 seeds + stopping runs; about 70 min on 2 cores) is made once by
+# 3 seeds + stopping runs; 49 min on 2 cores, measured 2026-12-06) is made once by
 # benchmarks/severity_study.py (or shipped in a course bundle) and then only read by notebook 10; without it the
 # notebook runs "quick", which fits its 5 minutes; "full" is every kind at every severity on every clip (~10 hours).
 GRIDS: dict[str, Grid] = {
