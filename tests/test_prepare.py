@@ -202,3 +202,30 @@ def test_flat_release_with_precomputed_flow_and_depth(data_dir, monkeypatch):
     with pytest.warns(UserWarning, match="validation and test split 'davis' share 2 video"):
         roots = prepare.ensure_benchmark(settings, verbose=False)
     assert set(roots) == {"train", "val", "davis"} and roots["davis"] == roots["train"] == dst
+
+
+def test_two_processes_building_one_split_do_not_delete_each_others_files(tmp_path):
+    """Two notebooks (or test workers) asking for the same missing split at once: one builds it, the other waits and
+    finds it complete — neither removes the folder the other is writing (they used to race into 'Directory not
+    empty')."""
+    import os
+    import subprocess
+    import sys
+
+    import time
+
+    code = ("import sys, time; from dattt_nb.config import resolve; from dattt_nb.data.prepare import ensure_benchmark; "
+            "time.sleep(max(0.0, float(sys.argv[1]) - time.time())); "  # both start building at the same moment
+            "print(ensure_benchmark(resolve('ci'), splits=['davis'], verbose=True)['davis'])")
+    env = {**os.environ, "DATTT_DATA": str(tmp_path / "data"), "PYTHONPATH": os.getcwd(), "OMP_NUM_THREADS": "1"}
+    start = str(time.time() + 10)  # after both have imported torch
+    procs = [subprocess.Popen([sys.executable, "-c", code, start], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err.decode()[-800:] for _, err in outs]
+    said = " ".join(out.decode() for out, _ in outs)
+    assert said.count("davis: generated") == 1 and said.count("davis: cached") == 1, said  # one built, one waited
+    root = tmp_path / "data" / "synthetic" / "ci" / "davis"
+    from dattt_nb.data.layout import read_manifest
+
+    assert read_manifest(root)["complete"]

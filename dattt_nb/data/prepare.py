@@ -63,13 +63,17 @@ def ensure_benchmark(settings, splits=None, verbose: bool = True) -> dict[str, P
         return _ensure_real(settings, splits, verbose)
     if settings.dataset != "synthetic":
         raise ValueError(f"settings.dataset must be 'synthetic' or 'real', got {settings.dataset!r}")
+    from dattt_nb.utils import file_lock
+
     roots = {}
     for split in splits:
         start = time.perf_counter()
         root = synthetic_root(settings, split)
-        built = build_synthetic_split(root, split, settings)
-        flow = compute_flow(root, settings.flow_method)
-        depth = compute_depth(root, settings.depth_source, model=settings.depth_model)
+        # one builder per split: two notebooks (or test workers) asking at once must not delete each other's files
+        with file_lock(Path(root).parent / f".{Path(root).name}.lock"):
+            built = build_synthetic_split(root, split, settings)
+            flow = compute_flow(root, settings.flow_method)
+            depth = compute_depth(root, settings.depth_source, model=settings.depth_model)
         if verbose:
             print(f"{split:>10}: {'generated' if built else 'cached'} {len(flow)} videos; "
                   f"flow {settings.flow_method} {_summary(flow)}; depth {settings.depth_source} {_summary(depth)}"
