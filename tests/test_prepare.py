@@ -214,7 +214,8 @@ def test_two_processes_building_one_split_do_not_delete_each_others_files(tmp_pa
 
     import time
 
-    code = ("import sys, time; from dattt_nb.config import resolve; from dattt_nb.data.prepare import ensure_benchmark; "
+    code = ("import sys, time; from dattt_nb.config import resolve; "
+            "from dattt_nb.data.prepare import ensure_benchmark; "
             "time.sleep(max(0.0, float(sys.argv[1]) - time.time())); "  # both start building at the same moment
             "print(ensure_benchmark(resolve('ci'), splits=['davis'], verbose=True)['davis'])")
     env = {**os.environ, "DATTT_DATA": str(tmp_path / "data"), "PYTHONPATH": os.getcwd(), "OMP_NUM_THREADS": "1"}

@@ -214,7 +214,8 @@ def strategy_explorer(settings, split: str = "fbms", **kw) -> TTTExplorer:
 def explorer_snapshot(explorer: TTTExplorer, t: int | None = None) -> dict:
     """What a static copy of a notebook shows in place of the live explorer: the six panels of frame ``t`` (the
     middle frame by default) and the curves of the last run; returns
-    :func:`dattt_nb.ttt.explore.exploration_summary` with the frame shown, the number of logged losses and the shapes of the video's masks and of the adapted depth."""
+    :func:`dattt_nb.ttt.explore.exploration_summary` with the frame shown, the number of logged losses and the
+    shapes of the video's masks and of the adapted depth."""
     from IPython.display import display
 
     from dattt_nb.ttt.explore import curves_figure, exploration_summary, frame_view, panels_figure

@@ -67,11 +67,12 @@ def _table_meta(name: str, settings: Settings) -> dict:
 
 def saved_or_computed(name: str, settings: Settings, compute: Callable[[], pd.DataFrame],
                       check: Callable[[pd.DataFrame], str | None], refresh: bool = False,
-                      meta: dict | None = None, convert: Callable[[pd.DataFrame], pd.DataFrame] | None = None
-                      ) -> pd.DataFrame:
+                      meta: dict | Callable[[], dict] | None = None,
+                      convert: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> pd.DataFrame:
     """The table ``name`` saved by an earlier notebook (through ``convert`` when given) if ``check`` finds nothing
     wrong with it, else ``compute()`` and save it. A saved table in another layout is left alone: the computed one
-    goes to ``08_<name>``. ``df.attrs`` says where the table came from (``source``, ``file``, ``meta``)."""
+    goes to ``08_<name>``. ``df.attrs`` says where the table came from (``source``, ``file``, ``meta``); ``meta``
+    may be a function, called only when the table is computed."""
     saved = None if refresh else load_table(name, settings)
     if saved is not None and convert is not None:
         saved = convert(saved)
@@ -85,6 +86,7 @@ def saved_or_computed(name: str, settings: Settings, compute: Callable[[], pd.Da
                       f"layout is computed and saved as 08_{name}", stacklevel=2)
         name = f"08_{name}"
     df = compute()
+    meta = meta() if callable(meta) else meta  # what describes a computed table is only worked out for one
     save_table(df, name, settings, meta=meta)
     df.attrs.update(source="computed now (cached TTT runs reused)", file=f"results/{name}.csv",
                     meta=meta or {})
@@ -274,8 +276,11 @@ def table3(settings: Settings, refresh: bool = False, runs: dict | None = None) 
     from dattt_nb.splits import shifted
     from dattt_nb.ttt.spec import TTTRun
 
-    meta = dict(units="x100; rows <strategy>_delta are changes from none", **TTTRun.from_settings(settings).to_dict(),
-                shifted=shifted(list(load_videos(settings) if runs is None else runs["none"])))
+    def meta() -> dict:  # the test splits are loaded only when the table is computed, never to read a saved one
+        return dict(units="x100; rows <strategy>_delta are changes from none",
+                    **TTTRun.from_settings(settings).to_dict(),
+                    shifted=shifted(list(load_videos(settings) if runs is None else runs["none"])))
+
     return saved_or_computed(NAMES["table3"], settings, lambda: compute_table3(settings, runs), check_table3, refresh,
                              meta)
 

@@ -227,7 +227,8 @@ def segment_video(source: str | Path, settings: Settings, checkpoint: str | Path
     progress = progress and not progress_disabled()
     record = resolve_strategy(ttt)  # any spelling: n | naive | TTT-N | ...
     strategy, ttt = record.name, record.short
-    epochs = TTTRun.from_settings(settings, strategy=strategy, epochs=None if epochs is None else int(epochs)).key().epochs
+    run = TTTRun.from_settings(settings, strategy=strategy, epochs=None if epochs is None else int(epochs))
+    epochs = run.key().epochs  # No TTT: 0, whatever was asked
     if record.adapts and epochs < 1:
         raise ValueError(f"TTT {ttt!r} needs epochs >= 1, got {epochs}")
     if checkpoint is not None:  # fail before any slow work

@@ -15,7 +15,8 @@ from .strategies import STRATEGIES, STRATEGY_LABELS, get_strategy, grouped, loop
 from .views import make_views, photometric_distortion
 
 __all__ = ["StepInfo", "TTTEngine", "adapt_step", "configure_model", "predict", "restore", "snapshot",
-           "OBJECTIVES", "Objective", "get_objective", "depth_consistency", "params_for", "TTTResult", "TTTRun", "VideoResult",
+           "OBJECTIVES", "Objective", "get_objective", "depth_consistency", "params_for", "TTTResult", "TTTRun",
+           "VideoResult",
            "results_table", "run_ttt", "run_video", "write_results", "STRATEGIES", "STRATEGY_LABELS",
            "get_strategy", "grouped", "loop", "momentum", "naive", "no_ttt", "make_views",
            "photometric_distortion"]
